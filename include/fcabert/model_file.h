@@ -1,0 +1,72 @@
+#pragma once
+// The fcabert model file: a safetensors file (8-byte little-endian header length, JSON
+// header, raw little-endian tensors) whose "__metadata__" carries the engine's metadata.
+// See docs/MODEL_FORMAT.md. The reader maps the file read-only and validates everything
+// before any tensor is used; every problem is an fcabert::Error naming the file.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fcabert/config.h"
+
+namespace fcabert {
+
+enum class DType { F32, BF16 };
+const char* dtype_name(DType dtype);  // "F32", "BF16" (the safetensors spelling)
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // from the start of the data section
+  uint64_t nbytes = 0;
+  int64_t numel() const;
+};
+
+// The format this build reads and writes.
+inline constexpr const char* kFormatName = "fcabert";
+inline constexpr int kFormatVersion = 1;
+
+class ModelFile {
+ public:
+  // Maps and validates `path`: header, metadata, tensor table, offsets, dtypes, and the
+  // shapes of every tensor the BERT config implies. Throws fcabert::Error.
+  static ModelFile open(const std::string& path);
+
+  ModelFile(ModelFile&&) noexcept;
+  ModelFile& operator=(ModelFile&&) noexcept;
+  ~ModelFile();
+
+  const std::string& path() const;
+  const ModelInfo& info() const;
+  const std::vector<TensorInfo>& tensors() const;  // in file order
+  const TensorInfo& tensor(const std::string& name) const;  // throws naming the tensor
+  bool has_tensor(const std::string& name) const;
+  uint64_t file_size() const;
+
+  // The tensor as fp32 (bf16 is widened), after checking its shape equals `expected`.
+  std::vector<float> read_f32(const std::string& name, const std::vector<int64_t>& expected) const;
+
+ private:
+  struct Impl;
+  explicit ModelFile(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A tensor to write: fp32 values stored as `dtype`.
+struct TensorData {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+  DType dtype = DType::F32;
+};
+
+// Writes a model file (used by tests and tools; tools/convert.py is the usual writer).
+void write_model_file(const std::string& path, const ModelInfo& info, const std::vector<TensorData>& tensors);
+
+// Metadata <-> JSON text (the "__metadata__" values), shared by reader, writer and inspect.
+std::string model_info_to_json(const ModelInfo& info, bool include_vocab);
+
+}  // namespace fcabert

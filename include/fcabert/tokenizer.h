@@ -1,0 +1,50 @@
+#pragma once
+// A WordPiece tokenizer that produces exactly what Hugging Face's BertTokenizer produces:
+// text clean-up, whitespace and punctuation splitting, CJK characters as words, optional
+// lower-casing and accent stripping, greedy longest-match WordPiece with "##", [UNK] for
+// words over 100 characters or without a match, [CLS]/[SEP] and token types, and
+// longest-first truncation of pairs. See docs/TOKENIZER.md for the decisions made.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "fcabert/config.h"
+
+namespace fcabert {
+
+struct Encoding {
+  std::vector<int32_t> ids;       // with [CLS] ... [SEP] ( ... [SEP])
+  std::vector<int32_t> type_ids;  // 0 for the first segment, 1 for the second
+  bool truncated = false;         // true when max_len cut tokens off
+};
+
+class Tokenizer {
+ public:
+  // Validates the vocabulary (non-empty, no duplicates, contains the special tokens).
+  explicit Tokenizer(TokenizerConfig config);
+
+  // Reads a vocab.txt (one token per line; id = line number). Throws naming the file.
+  static std::vector<std::string> read_vocab_file(const std::string& path);
+
+  // WordPiece pieces of `text` without special tokens. Throws fcabert::Error on invalid
+  // UTF-8, naming the byte offset.
+  std::vector<std::string> tokenize(std::string_view text) const;
+  std::vector<int32_t> pieces_to_ids(const std::vector<std::string>& pieces) const;
+
+  // [CLS] text [SEP], truncated to max_len tokens in total (max_len >= 2).
+  Encoding encode(std::string_view text, int64_t max_len) const;
+  // [CLS] a [SEP] b [SEP], longest-first truncation to max_len tokens (max_len >= 3).
+  Encoding encode_pair(std::string_view first, std::string_view second, int64_t max_len) const;
+
+  const std::string& id_to_token(int32_t id) const;
+  const TokenizerConfig& config() const { return config_; }
+
+ private:
+  TokenizerConfig config_;
+  std::unordered_map<std::string, int32_t> token_to_id_;
+  int32_t unk_id_ = 0, cls_id_ = 0, sep_id_ = 0;
+};
+
+}  // namespace fcabert

@@ -1,0 +1,18 @@
+#pragma once
+// The fcabert command line: main.cpp builds the CLI::App and each subcommand lives in its
+// own cmd_<name>.cpp, which registers its options and a callback. Callbacks only parse and
+// call the library; they throw fcabert::Error, which main() turns into one error line.
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace fcabert::cli {
+
+// The bundled default model (models/sst2-minilm-l6.fcab next to the source tree, or the
+// FCABERT_DEFAULT_MODEL environment variable when set).
+std::string default_model_path();
+
+void register_classify(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_inspect(CLI::App& app);
+
+}  // namespace fcabert::cli

