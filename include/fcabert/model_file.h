@@ -41,7 +41,7 @@ class ModelFile {
 
   const std::string& path() const;
   const ModelInfo& info() const;
-  const std::vector<TensorInfo>& tensors() const;  // in file order
+  const std::vector<TensorInfo>& tensors() const;           // in file order
   const TensorInfo& tensor(const std::string& name) const;  // throws naming the tensor
   bool has_tensor(const std::string& name) const;
   uint64_t file_size() const;
@@ -49,11 +49,28 @@ class ModelFile {
   // The tensor as fp32 (bf16 is widened), after checking its shape equals `expected`.
   std::vector<float> read_f32(const std::string& name, const std::vector<int64_t>& expected) const;
 
+  // The tensor's raw little-endian bytes in the mapping (tensor(name).nbytes of them), valid
+  // while this ModelFile lives. Aligned to the element size; files written by
+  // write_model_file / tools/convert.py align every tensor whose byte size is a multiple
+  // of 64 to 64 bytes (docs/MODEL_FORMAT.md).
+  const uint8_t* data(const std::string& name) const;
+
  private:
   struct Impl;
   explicit ModelFile(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A tensor the model file must contain, with the shape the metadata implies.
+struct TensorSpec {
+  std::string name;  // Hugging Face BertForSequenceClassification naming
+  std::vector<int64_t> shape;
+};
+
+// Every tensor a model file must contain, in canonical order: embeddings, the encoder
+// layers, pooler, classifier (out dim = number of labels). Linear weights are [out, in].
+// tools/fcabert_model.py (expected_tensors) mirrors this list.
+std::vector<TensorSpec> expected_tensors(const BertConfig& config, int64_t num_outputs);
 
 // A tensor to write: fp32 values stored as `dtype`.
 struct TensorData {
@@ -64,6 +81,9 @@ struct TensorData {
 };
 
 // Writes a model file (used by tests and tools; tools/convert.py is the usual writer).
+// Writes exactly what it is given, without checking it against the config (tests craft
+// invalid files with it); only values.size() == numel and unique names are required.
+// info.format_version 0 means kFormatVersion. Throws fcabert::Error.
 void write_model_file(const std::string& path, const ModelInfo& info, const std::vector<TensorData>& tensors);
 
 // Metadata <-> JSON text (the "__metadata__" values), shared by reader, writer and inspect.

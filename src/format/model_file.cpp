@@ -1,0 +1,150 @@
+// ModelFile: map, validate (header, metadata, tensor table, expected tensors), then serve
+// tensors by name.
+#include "fcabert/model_file.h"
+
+#include <cstring>
+#include <unordered_map>
+
+#include "format/bf16.h"
+#include "format/errors.h"
+#include "format/header.h"
+#include "format/mapped_file.h"
+#include "format/metadata.h"
+
+namespace fcabert {
+
+using format::file_error;
+using format::kReconvertHint;
+using format::shape_string;
+using format::tensor_error;
+
+struct ModelFile::Impl {
+  std::string path;
+  format::MappedFile mapping;
+  uint64_t data_start = 0;
+  ModelInfo info;
+  std::vector<TensorInfo> tensors;
+  std::unordered_map<std::string, size_t> index;  // name -> position in tensors
+};
+
+namespace {
+
+std::string geometry(const ModelInfo& info) {
+  return "hidden_size " + std::to_string(info.bert.hidden_size) + ", intermediate_size " +
+         std::to_string(info.bert.intermediate_size) + ", vocab_size " +
+         std::to_string(info.bert.vocab_size) + ", " + std::to_string(info.head.labels.size()) +
+         " head output(s)";
+}
+
+// Every expected tensor is present with its shape, and nothing else is in the file.
+void check_expected_tensors(const std::string& path, const ModelInfo& info,
+                            const std::vector<TensorInfo>& tensors,
+                            const std::unordered_map<std::string, size_t>& index) {
+  const auto specs = expected_tensors(info.bert, static_cast<int64_t>(info.head.labels.size()));
+  std::unordered_map<std::string, size_t> expected;
+  size_t missing = 0;
+  const TensorSpec* first_missing = nullptr;
+  for (const auto& spec : specs) {
+    expected.emplace(spec.name, expected.size());
+    const auto found = index.find(spec.name);
+    if (found == index.end()) {
+      if (missing++ == 0) first_missing = &spec;
+      continue;
+    }
+    const TensorInfo& tensor = tensors[found->second];
+    if (tensor.shape != spec.shape)
+      throw tensor_error(path, spec.name,
+                         "shape " + shape_string(tensor.shape) + " does not match " +
+                             shape_string(spec.shape) + " implied by the metadata (" + geometry(info) +
+                             "); " + kReconvertHint);
+  }
+  if (first_missing)
+    throw tensor_error(path, first_missing->name,
+                       "missing tensor (expected shape " + shape_string(first_missing->shape) + ")" +
+                           (missing > 1 ? " and " + std::to_string(missing - 1) + " more missing" : "") +
+                           "; the file is incomplete; " + kReconvertHint);
+  for (const auto& tensor : tensors)
+    if (!expected.count(tensor.name))
+      throw tensor_error(
+          path, tensor.name,
+          std::string("unexpected tensor: not part of a BertForSequenceClassification model with "
+                      "this config (format_version 1 allows no extra tensors); ") +
+              kReconvertHint);
+}
+
+std::unordered_map<std::string, size_t> index_by_name(const std::vector<TensorInfo>& tensors) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < tensors.size(); ++i) index.emplace(tensors[i].name, i);
+  return index;
+}
+
+}  // namespace
+
+const char* dtype_name(DType dtype) { return dtype == DType::F32 ? "F32" : "BF16"; }
+
+int64_t TensorInfo::numel() const {
+  int64_t count = 1;
+  for (int64_t dim : shape) count *= dim;  // overflow-checked when the file was read
+  return count;
+}
+
+ModelFile ModelFile::open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  try {
+    impl->mapping = format::MappedFile::open(path);
+    const format::Header header = format::read_header(path, impl->mapping.data(), impl->mapping.size());
+    impl->data_start = header.data_start;
+    impl->info = format::parse_metadata(path, header.json);
+    impl->tensors = format::read_tensor_table(path, header);
+    impl->index = index_by_name(impl->tensors);
+    check_expected_tensors(path, impl->info, impl->tensors, impl->index);
+  } catch (const nlohmann::json::exception& e) {  // a check this reader forgot: still a clean error
+    throw file_error(path, std::string("malformed header: ") + e.what() + "; " + kReconvertHint);
+  }
+  return ModelFile(std::move(impl));
+}
+
+ModelFile::ModelFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ModelFile::ModelFile(ModelFile&&) noexcept = default;
+ModelFile& ModelFile::operator=(ModelFile&&) noexcept = default;
+ModelFile::~ModelFile() = default;
+
+const std::string& ModelFile::path() const { return impl_->path; }
+const ModelInfo& ModelFile::info() const { return impl_->info; }
+const std::vector<TensorInfo>& ModelFile::tensors() const { return impl_->tensors; }
+uint64_t ModelFile::file_size() const { return impl_->mapping.size(); }
+
+bool ModelFile::has_tensor(const std::string& name) const { return impl_->index.count(name) != 0; }
+
+const TensorInfo& ModelFile::tensor(const std::string& name) const {
+  const auto found = impl_->index.find(name);
+  if (found == impl_->index.end()) throw tensor_error(impl_->path, name, "no such tensor in the model file");
+  return impl_->tensors[found->second];
+}
+
+const uint8_t* ModelFile::data(const std::string& name) const {
+  return impl_->mapping.data() + impl_->data_start + tensor(name).offset;
+}
+
+std::vector<float> ModelFile::read_f32(const std::string& name, const std::vector<int64_t>& expected) const {
+  const TensorInfo& info = tensor(name);
+  if (info.shape != expected)
+    throw tensor_error(
+        impl_->path, name,
+        "shape " + shape_string(info.shape) + " does not match the expected " + shape_string(expected));
+  const uint8_t* bytes = data(name);
+  std::vector<float> values(static_cast<size_t>(info.numel()));
+  if (info.dtype == DType::F32) {
+    if (!values.empty()) std::memcpy(values.data(), bytes, values.size() * sizeof(float));
+    return values;
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, bytes + 2 * i, sizeof bits);
+    values[i] = format::bf16_to_f32(bits);
+  }
+  return values;
+}
+
+}  // namespace fcabert
