@@ -28,6 +28,7 @@ class Model {
   virtual const ModelInfo& info() const = 0;
   virtual const std::string& path() const = 0;
   virtual const Tokenizer& tokenizer() const = 0;
+  virtual const LoadOptions& options() const = 0;  // as given to load()
 };
 
 // The output for one input sequence.
@@ -43,7 +44,10 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Runs one packed batch; returns one Prediction per encoding, in the same order.
+  // Runs one packed batch; returns one Prediction per encoding, in the same order. Throws
+  // fcabert::Error, before any computation, for an empty sequence, a sequence longer than
+  // max_position_embeddings, or an id outside the vocabulary / token-type range. An empty
+  // batch gives an empty result. Scratch grows to the largest batch seen and is reused.
   std::vector<Prediction> run(const std::vector<Encoding>& batch);
 
   const Model& model() const { return *model_; }

@@ -1,0 +1,15 @@
+#pragma once
+// Elementwise activations, in place.
+#include <cstdint>
+
+namespace fcabert::kernels {
+
+// GELU with the exact erf form BERT uses: x * 0.5 * (1 + erf(x / sqrt(2))).
+// (The encoder fuses this into the intermediate matmul; this kernel is the plain version,
+// used where no matmul precedes it and as the reference for the fused one.)
+void gelu_erf(float* x, int64_t count);
+
+// tanh, for the pooler.
+void tanh_inplace(float* x, int64_t count);
+
+}  // namespace fcabert::kernels

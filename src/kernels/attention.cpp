@@ -1,0 +1,199 @@
+#include "kernels/attention.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "kernels/softmax.h"
+
+namespace fcabert::kernels {
+namespace {
+
+// Scores and context values are accumulated in blocks of kBlock floats held in registers
+// (one AVX-512 register, two AVX2 ones) for kRows query rows at once: the rows share every
+// key / value load, and their independent accumulators hide the FMA latency that a single
+// dependent chain per block would expose.
+constexpr int64_t kBlock = 16;
+constexpr int64_t kRows = 4;
+
+int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+int64_t longest_sequence(const std::vector<int64_t>& offsets) {
+  int64_t longest = 0;
+  for (size_t s = 0; s + 1 < offsets.size(); ++s) longest = std::max(longest, offsets[s + 1] - offsets[s]);
+  return longest;
+}
+
+// Floats one thread needs for sequences up to `max_length` tokens: K_h^T with its key
+// dimension padded to whole blocks, and kRows rows of probabilities; rounded to whole cache
+// lines so thread slots never share one.
+size_t slot_floats(int64_t max_length, int64_t head_dim) {
+  const int64_t stride = round_up(max_length, kBlock);
+  return static_cast<size_t>(round_up((head_dim + kRows) * stride, 16));
+}
+
+// Where one head of one sequence lives inside the packed qkv / context matrices.
+struct HeadView {
+  const float* q;  // row i at q + i * qkv_stride
+  const float* k;
+  const float* v;
+  float* context;  // row i at context + i * context_stride
+  int64_t qkv_stride;
+  int64_t context_stride;
+  int64_t length;
+  int64_t head_dim;
+  double* column_sums;  // [length], or null when no FCA statistics are wanted
+  double* diagonal;     // [length]
+};
+
+// key_t[c * stride + j] = K_h[j, c], zero in the padding columns j >= length, so every
+// score block can run full width.
+inline void transpose_keys(const HeadView& head, int64_t stride, float* key_t) {
+  for (int64_t c = 0; c < head.head_dim; ++c)
+    std::fill(key_t + c * stride + head.length, key_t + (c + 1) * stride, 0.f);
+  for (int64_t j = 0; j < head.length; ++j) {
+    const float* key = head.k + j * head.qkv_stride;
+    for (int64_t c = 0; c < head.head_dim; ++c) key_t[c * stride + j] = key[c];
+  }
+}
+
+// probs[r * stride + j] = scale * q_r . k_j for kRows query rows (j < stride; the padding
+// columns get 0 and are never read).
+inline void score_rows(const float* const* queries, const float* key_t, int64_t stride, int64_t head_dim,
+                       float scale, float* probs) {
+  for (int64_t j0 = 0; j0 < stride; j0 += kBlock) {
+    float acc[kRows][kBlock] = {};
+    for (int64_t c = 0; c < head_dim; ++c) {
+      const float* keys = key_t + c * stride + j0;
+      for (int64_t r = 0; r < kRows; ++r) {
+        const float qc = queries[r][c];
+#pragma omp simd
+        for (int64_t j = 0; j < kBlock; ++j) acc[r][j] += qc * keys[j];
+      }
+    }
+    for (int64_t r = 0; r < kRows; ++r) {
+#pragma omp simd
+      for (int64_t j = 0; j < kBlock; ++j) probs[r * stride + j0 + j] = acc[r][j] * scale;
+    }
+  }
+}
+
+// outputs[r] = sum_j probs[r * stride + j] * v_j for the first `rows` of kRows rows.
+inline void weighted_values(const float* probs, int64_t stride, const HeadView& head, float* const* outputs,
+                            int64_t rows) {
+  const int64_t blocked = head.head_dim / kBlock * kBlock;
+  for (int64_t c0 = 0; c0 < blocked; c0 += kBlock) {
+    float acc[kRows][kBlock] = {};
+    for (int64_t j = 0; j < head.length; ++j) {
+      const float* value = head.v + j * head.qkv_stride + c0;
+      for (int64_t r = 0; r < kRows; ++r) {
+        const float p = probs[r * stride + j];
+#pragma omp simd
+        for (int64_t c = 0; c < kBlock; ++c) acc[r][c] += p * value[c];
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) std::copy(acc[r], acc[r] + kBlock, outputs[r] + c0);
+  }
+  if (blocked == head.head_dim) return;
+  // Head sizes that are not a multiple of the block (none of the BERT sizes) take this path.
+  for (int64_t r = 0; r < rows; ++r) {
+    float* out = outputs[r];
+    std::fill(out + blocked, out + head.head_dim, 0.f);
+    for (int64_t j = 0; j < head.length; ++j) {
+      const float p = probs[r * stride + j];
+      const float* value = head.v + j * head.qkv_stride;
+      for (int64_t c = blocked; c < head.head_dim; ++c) out[c] += p * value[c];
+    }
+  }
+}
+
+// Compiled for AVX-512, AVX2 and baseline x86-64 and picked when the program loads, by the
+// CPU it runs on: the build targets baseline x86-64, which would leave this loop nest 4
+// floats wide. (One function, one attribute: no ISA dispatch code of our own.)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FCABERT_CLONE_FOR_AVX __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FCABERT_CLONE_FOR_AVX
+#endif
+
+FCABERT_CLONE_FOR_AVX void attend_head(const HeadView& head, float* work) {
+  const int64_t stride = round_up(head.length, kBlock);
+  float* key_t = work;                           // [head_dim, stride]
+  float* probs = work + head.head_dim * stride;  // [kRows, stride]
+  const float scale = 1.f / std::sqrt(static_cast<float>(head.head_dim));
+  transpose_keys(head, stride, key_t);
+  if (head.column_sums) std::fill(head.column_sums, head.column_sums + head.length, 0.0);
+  for (int64_t i0 = 0; i0 < head.length; i0 += kRows) {
+    const int64_t rows = std::min(kRows, head.length - i0);
+    // A short last block repeats its last query: the loops stay fixed-size and the extra
+    // rows are simply not written out.
+    const float* queries[kRows];
+    float* outputs[kRows];
+    for (int64_t r = 0; r < kRows; ++r) {
+      const int64_t i = i0 + std::min(r, rows - 1);
+      queries[r] = head.q + i * head.qkv_stride;
+      outputs[r] = head.context + i * head.context_stride;
+    }
+    score_rows(queries, key_t, stride, head.head_dim, scale, probs);
+    for (int64_t r = 0; r < rows; ++r) softmax_row(probs + r * stride, head.length);
+    weighted_values(probs, stride, head, outputs, rows);
+    if (!head.column_sums) continue;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* p = probs + r * stride;
+#pragma omp simd
+      for (int64_t j = 0; j < head.length; ++j) head.column_sums[j] += p[j];
+      head.diagonal[i0 + r] = p[i0 + r];  // every row writes its own entry: no zeroing needed
+    }
+  }
+}
+
+}  // namespace
+
+void AttentionScratch::reserve(int threads, int64_t max_length, int64_t head_dim) {
+  threads_ = std::max(threads, 1);
+  max_length_ = std::max(max_length_, max_length);
+  head_dim_ = std::max(head_dim_, head_dim);
+  slot_floats_ = slot_floats(max_length_, head_dim_);
+  buffer_.reserve(slot_floats_ * static_cast<size_t>(threads_));
+}
+
+void multi_head_attention(const float* qkv, const std::vector<int64_t>& offsets, const AttentionShape& shape,
+                          float* context, AttentionScratch& scratch, const AttentionExtras& extras) {
+  if (offsets.size() < 2) return;
+  if ((extras.column_sums == nullptr) != (extras.diagonal == nullptr)) {
+    throw std::logic_error("multi_head_attention: column_sums and diagonal go together");
+  }
+  if (!scratch.fits(longest_sequence(offsets), shape.head_dim)) {
+    throw std::logic_error("multi_head_attention: scratch not reserved for this batch");
+  }
+  const int64_t hidden = shape.hidden();
+  const int64_t num_sequences = static_cast<int64_t>(offsets.size()) - 1;
+  const int64_t tasks = num_sequences * shape.num_heads;
+
+  // Dynamic schedule: pairs differ in cost by length^2, so static chunks would leave threads
+  // idle behind the longest sequence.
+#pragma omp parallel for schedule(dynamic) num_threads(scratch.threads())
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t s = task / shape.num_heads;
+    const int64_t h = task % shape.num_heads;
+    const int64_t first = offsets[s];
+    const int64_t length = offsets[s + 1] - first;
+    const int64_t stats = shape.num_heads * first + h * length;  // this head's FCA block
+    const float* row = qkv + first * 3 * hidden + h * shape.head_dim;
+    HeadView head{row,
+                  row + hidden,
+                  row + 2 * hidden,
+                  context + first * hidden + h * shape.head_dim,
+                  3 * hidden,
+                  hidden,
+                  length,
+                  shape.head_dim,
+                  extras.column_sums ? extras.column_sums + stats : nullptr,
+                  extras.diagonal ? extras.diagonal + stats : nullptr};
+    attend_head(head, scratch.slot(omp_get_thread_num()));
+  }
+}
+
+}  // namespace fcabert::kernels

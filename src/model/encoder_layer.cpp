@@ -1,0 +1,51 @@
+#include "model/encoder_layer.h"
+
+#include <algorithm>
+
+namespace fcabert::model {
+
+using kernels::Epilogue;
+
+EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
+                           const BertConfig& config)
+    : shape_{config.num_heads, config.hidden_size / config.num_heads},
+      qkv_(bind_stacked_linear(engine, weights,
+                               {prefix + "attention.self.query.", prefix + "attention.self.key.",
+                                prefix + "attention.self.value."},
+                               config.hidden_size, config.hidden_size)),
+      attn_output_(bind_linear(engine, weights, prefix + "attention.output.dense.", config.hidden_size,
+                               config.hidden_size, Epilogue::kAccumulate)),
+      attn_norm_(bind_layer_norm(weights, prefix + "attention.output.LayerNorm.", config.hidden_size,
+                                 config.layer_norm_eps)),
+      intermediate_(bind_linear(engine, weights, prefix + "intermediate.dense.", config.hidden_size,
+                                config.intermediate_size, Epilogue::kGeluErf)),
+      output_(bind_linear(engine, weights, prefix + "output.dense.", config.intermediate_size,
+                          config.hidden_size, Epilogue::kAccumulate)),
+      output_norm_(bind_layer_norm(weights, prefix + "output.LayerNorm.", config.hidden_size,
+                                   config.layer_norm_eps)) {}
+
+void EncoderLayer::attention_block(const std::vector<int64_t>& offsets, float* x, Workspace& ws,
+                                   const kernels::AttentionExtras& extras) const {
+  const int64_t rows = offsets.empty() ? 0 : offsets.back();
+  void* scratchpad = ws.dnnl_scratchpad();
+  qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad);
+  kernels::multi_head_attention(ws.qkv(), offsets, shape_, ws.context(), ws.attention, extras);
+  // x still holds the layer input, so the output projection adds straight into it: x is
+  // now context W_o^T + b_o + x, the residual sum, without a separate pass.
+  attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad);
+  attn_norm_.apply(x, rows);
+}
+
+void EncoderLayer::feed_forward_block(int64_t rows, float* x, Workspace& ws) const {
+  void* scratchpad = ws.dnnl_scratchpad();
+  intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad);
+  output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad);  // adds the residual
+  output_norm_.apply(x, rows);
+}
+
+size_t EncoderLayer::scratchpad_bytes() const {
+  return std::max({qkv_.scratchpad_bytes(), attn_output_.scratchpad_bytes(), intermediate_.scratchpad_bytes(),
+                   output_.scratchpad_bytes()});
+}
+
+}  // namespace fcabert::model

@@ -1,0 +1,50 @@
+#pragma once
+// One post-LN BERT encoder layer, split into its two sub-layers so that FCA token reduction
+// (DESIGN §1) can run between them:
+//   attention_block:    x = LayerNorm(x + SelfAttention(x) W_o^T + b_o)
+//   [FCA: shrink each sequence's rows of x]
+//   feed_forward_block: x = LayerNorm(x + GELU(x W_i^T + b_i) W_2^T + b_2)
+#include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <vector>
+
+#include "fcabert/config.h"
+#include "kernels/attention.h"
+#include "kernels/linear.h"
+#include "model/bindings.h"
+#include "model/weights.h"
+#include "model/workspace.h"
+
+namespace fcabert::model {
+
+class EncoderLayer {
+ public:
+  // Binds "<prefix>attention.self.{query,key,value}.", "<prefix>attention.output.dense.",
+  // "<prefix>attention.output.LayerNorm.", "<prefix>intermediate.dense.",
+  // "<prefix>output.dense." and "<prefix>output.LayerNorm." (prefix e.g.
+  // "bert.encoder.layer.3.").
+  EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
+               const BertConfig& config);
+
+  // x[T, d] in place, sequences delimited by `offsets` (T = offsets.back()). `extras` asks the
+  // attention kernel for per-token attention statistics (FCA scoring); none by default.
+  void attention_block(const std::vector<int64_t>& offsets, float* x, Workspace& ws,
+                       const kernels::AttentionExtras& extras = {}) const;
+
+  // x[rows, d] in place. Token-wise, so it needs no sequence boundaries.
+  void feed_forward_block(int64_t rows, float* x, Workspace& ws) const;
+
+  size_t scratchpad_bytes() const;
+
+ private:
+  kernels::AttentionShape shape_;
+  kernels::Linear qkv_;          // [d] -> [3d], Q|K|V stacked
+  kernels::Linear attn_output_;  // [d] -> [d], adds into the residual
+  LayerNormWeights attn_norm_;
+  kernels::Linear intermediate_;  // [d] -> [f], GELU fused
+  kernels::Linear output_;        // [f] -> [d], adds into the residual
+  LayerNormWeights output_norm_;
+};
+
+}  // namespace fcabert::model

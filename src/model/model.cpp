@@ -1,0 +1,58 @@
+// Model::load: file -> validated metadata -> tokenizer -> network bound to its weights.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <string>
+
+#include "fcabert/engine.h"
+#include "fcabert/error.h"
+#include "fcabert/model_file.h"
+#include "kernels/parallel.h"
+#include "model/loaded_model.h"
+#include "model/weights.h"
+
+namespace fcabert {
+namespace model {
+
+LoadedModel::LoadedModel(std::string path, ModelInfo info, Tokenizer tokenizer, LoadOptions options,
+                         std::unique_ptr<const BertClassifier> network)
+    : path_(std::move(path)),
+      info_(std::move(info)),
+      tokenizer_(std::move(tokenizer)),
+      options_(options),
+      network_(std::move(network)) {}
+
+const ModelInfo& LoadedModel::info() const { return info_; }
+const std::string& LoadedModel::path() const { return path_; }
+const Tokenizer& LoadedModel::tokenizer() const { return tokenizer_; }
+const LoadOptions& LoadedModel::options() const { return options_; }
+
+}  // namespace model
+
+std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& options) {
+  if (options.threads < 1) throw Error("threads must be at least 1, got " + std::to_string(options.threads));
+  // oneDNN here runs on OpenMP, so this one setting drives both (for the loading thread;
+  // each Session re-applies it on its own thread).
+  kernels::use_threads(options.threads);
+  const auto start = std::chrono::steady_clock::now();
+
+  ModelFile file = ModelFile::open(path);
+  const ModelInfo& info = file.info();
+  try {
+    model::check_supported(info.bert, info.head);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  Tokenizer tokenizer(info.tokenizer);
+  auto network = std::make_unique<const model::BertClassifier>(
+      info.bert, info.head, model::ModelFileWeights(file), options.threads);
+
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  spdlog::debug("loaded {} ({} layers, hidden {}, {} labels, {} threads) in {:.0f} ms", path,
+                info.bert.num_layers, info.bert.hidden_size, info.head.labels.size(), options.threads, ms);
+  return std::make_shared<const model::LoadedModel>(path, info, std::move(tokenizer), options,
+                                                    std::move(network));
+}
+
+}  // namespace fcabert

@@ -1,0 +1,55 @@
+#pragma once
+// Everything one forward pass writes, owned by a Session (DESIGN §3: each stage owns its
+// buffers; the Model stays immutable). Buffers are grow-only: reserve() sizes them for a
+// batch and later batches of the same or smaller size reuse them without allocating.
+#include <cstddef>
+#include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/attention.h"
+#include "kernels/grow_buffer.h"
+#include "model/packed_batch.h"
+
+namespace fcabert::model {
+
+// The model-dependent sizes a Workspace needs.
+struct WorkspaceSpec {
+  int64_t hidden = 0;
+  int64_t intermediate = 0;
+  int64_t num_heads = 0;
+  int64_t num_labels = 0;
+  int threads = 1;
+  size_t dnnl_scratchpad_bytes = 0;  // the largest any of the model's primitives asks for
+};
+
+class Workspace {
+ public:
+  Workspace(const dnnl::engine& engine, const WorkspaceSpec& spec);
+
+  // Grows the buffers to hold a batch of `tokens` tokens in `sequences` sequences, the
+  // longest `longest` tokens long. Never shrinks.
+  void reserve(int64_t tokens, int64_t sequences, int64_t longest);
+
+  PackedBatch batch;    // the current input, packed
+  dnnl::stream stream;  // this Session's oneDNN stream
+  kernels::AttentionScratch attention;
+
+  float* hidden() { return hidden_.data(); }              // [T, d]   the hidden states
+  float* qkv() { return qkv_.data(); }                    // [T, 3d]  fused Q|K|V
+  float* context() { return context_.data(); }            // [T, d]   attention context
+  float* intermediate() { return intermediate_.data(); }  // [T, f]   FFN activations
+  float* cls() { return cls_.data(); }                    // [B, d]   [CLS] rows
+  float* pooled() { return pooled_.data(); }              // [B, d]   pooler output
+  float* logits() { return logits_.data(); }              // [B, labels]
+  void* dnnl_scratchpad() { return dnnl_scratchpad_.data(); }
+
+  const WorkspaceSpec& spec() const { return spec_; }
+  size_t reserved_bytes() const;
+
+ private:
+  WorkspaceSpec spec_;
+  kernels::GrowBuffer<float> hidden_, qkv_, context_, intermediate_, cls_, pooled_, logits_;
+  kernels::GrowBuffer<unsigned char> dnnl_scratchpad_;
+};
+
+}  // namespace fcabert::model

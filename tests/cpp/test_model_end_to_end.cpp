@@ -1,0 +1,146 @@
+// The public API end to end: write a tiny model file, Model::load it, tokenize, run
+// Sessions, compare with the naive reference.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "fcabert/engine.h"
+#include "fcabert/error.h"
+#include "fcabert/model_file.h"
+#include "format/bf16.h"
+#include "test_model_tiny_bert.h"
+
+namespace fcabert {
+namespace {
+
+using model_test::random_bert_tensors;
+using model_test::ReferenceBert;
+
+ModelInfo tiny_model_info() {
+  ModelInfo info;
+  info.bert = model_test::tiny_config();
+  info.head = model_test::tiny_head();
+  info.tokenizer.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "good", "bad", "movie"};
+  while (static_cast<int64_t>(info.tokenizer.vocab.size()) < info.bert.vocab_size) {
+    info.tokenizer.vocab.push_back("word" + std::to_string(info.tokenizer.vocab.size()));
+  }
+  info.tokenizer.max_len = info.bert.max_position_embeddings;
+  info.provenance_json = R"({"source":"test_model_end_to_end"})";
+  return info;
+}
+
+std::string temp_model_path(const std::string& name) {
+  return ::testing::TempDir() + "fcabert_model_e2e_" + std::to_string(::getpid()) + "_" + name + ".fcab";
+}
+
+class EndToEnd : public ::testing::TestWithParam<DType> {
+ protected:
+  void SetUp() override {
+    info_ = tiny_model_info();
+    tensors_ = random_bert_tensors(info_.bert, 3, 99);
+    if (GetParam() == DType::BF16) {
+      // Round the matrices to bf16 here, so the fp32 reference sees exactly the values the
+      // engine widens back at load.
+      for (TensorData& t : tensors_) {
+        if (t.shape.size() != 2) continue;
+        t.dtype = DType::BF16;
+        for (float& v : t.values) v = format::bf16_to_f32(format::f32_to_bf16(v));
+      }
+    }
+    path_ = temp_model_path(dtype_name(GetParam()));
+    write_model_file(path_, info_, tensors_);
+  }
+  void TearDown() override { std::remove(path_.c_str()); }
+
+  ModelInfo info_;
+  std::vector<TensorData> tensors_;
+  std::string path_;
+};
+
+// Tolerance 2e-5 absolute on logits (see test_model_forward.cpp).
+TEST_P(EndToEnd, LoadTokenizeRunMatchesReference) {
+  const std::shared_ptr<const Model> model = Model::load(path_, LoadOptions{2});
+  EXPECT_EQ(model->path(), path_);
+  EXPECT_EQ(model->info().bert.num_layers, 2);
+  EXPECT_EQ(model->options().threads, 2);
+
+  std::vector<Encoding> batch{model->tokenizer().encode("the good movie", 40),
+                              model->tokenizer().encode_pair("a bad movie", "the movie", 40),
+                              model->tokenizer().encode("", 40)};
+  std::mt19937 rng(3);
+  batch.push_back(model_test::random_encoding(40, info_.bert, rng));
+  ASSERT_EQ(batch[0].ids, (std::vector<int32_t>{2, 5, 7, 9, 3}));
+
+  Session session(model);
+  const std::vector<Prediction> predictions = session.run(batch);
+  ASSERT_EQ(predictions.size(), batch.size());
+  const ReferenceBert reference(info_.bert, tensors_);
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const std::vector<double> expected = reference.logits(batch[s]);
+    ASSERT_EQ(predictions[s].logits.size(), 3u);
+    ASSERT_EQ(predictions[s].probabilities.size(), 3u);
+    for (size_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(predictions[s].logits[k], expected[k], 2e-5) << "sequence " << s;
+  }
+}
+
+TEST_P(EndToEnd, SessionsOnSeveralThreadsShareOneModel) {
+  const std::shared_ptr<const Model> model = Model::load(path_, LoadOptions{1});
+  std::mt19937 rng(4);
+  std::vector<Encoding> batch;
+  for (int64_t n : {5, 17, 1, 40}) batch.push_back(model_test::random_encoding(n, info_.bert, rng));
+  const std::vector<Prediction> expected = Session(model).run(batch);
+  std::vector<std::vector<Prediction>> results(3);
+  std::vector<std::thread> threads;
+  for (auto& result : results) {
+    threads.emplace_back([&] {
+      Session session(model);
+      for (int i = 0; i < 5; ++i) result = session.run(batch);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& result : results) {
+    ASSERT_EQ(result.size(), expected.size());
+    for (size_t s = 0; s < expected.size(); ++s)
+      for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(result[s].logits[k], expected[s].logits[k], 1e-6);
+  }
+}
+
+TEST_P(EndToEnd, SessionRejectsBadInputAndStaysUsable) {
+  Session session(Model::load(path_));
+  Encoding bad{{2, 50, 3}, {0, 0, 0}, false};
+  EXPECT_THROW(session.run({bad}), Error);
+  Encoding good{{2, 7, 3}, {0, 0, 0}, false};
+  EXPECT_EQ(session.run({good}).size(), 1u);
+  EXPECT_TRUE(session.run({}).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, EndToEnd, ::testing::Values(DType::F32, DType::BF16),
+                         [](const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); });
+
+TEST(ModelLoad, FailsClearly) {
+  EXPECT_THROW(Model::load("/nonexistent/model.fcab"), Error);
+  EXPECT_THROW(Model::load("/nonexistent/model.fcab", LoadOptions{0}), Error);
+  EXPECT_THROW(Session(nullptr), Error);
+}
+
+TEST(ModelLoad, RefusesAnUnsupportedActivationNamingTheFile) {
+  ModelInfo info = tiny_model_info();
+  info.bert.hidden_act = "relu";
+  const std::string path = temp_model_path("relu");
+  write_model_file(path, info, random_bert_tensors(info.bert, 3, 1));
+  try {
+    Model::load(path);
+    ADD_FAILURE() << "loaded a relu model";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("relu"), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace fcabert
