@@ -14,5 +14,6 @@ std::string default_model_path();
 void register_classify(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_inspect(CLI::App& app);
+void register_profile(CLI::App& app);
 
 }  // namespace fcabert::cli

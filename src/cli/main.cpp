@@ -21,14 +21,12 @@ std::string default_model_path() {
 
 namespace {
 
-void configure_logging(int verbosity) {
+// Logs go to stderr; results go to stdout. Default level info (the summary lines).
+void configure_logging() {
   auto logger = spdlog::stderr_color_mt("fcabert");
   logger->set_pattern("[%^%l%$] %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(verbosity >= 2 ? spdlog::level::debug
-                    : verbosity == 1 ? spdlog::level::info
-                    : verbosity < 0  ? spdlog::level::err
-                                     : spdlog::level::warn);
+  spdlog::set_level(spdlog::level::info);
 }
 
 }  // namespace
@@ -37,12 +35,17 @@ int main(int argc, char** argv) {
   CLI::App app{"fcabert: BERT text classification on CPU with FCA token reduction"};
   app.set_version_flag("--version", std::string("fcabert ") + FCABERT_VERSION);
   app.require_subcommand(1);
-  int verbose = 0;
-  app.add_flag("-v,--verbose", verbose, "more logging on stderr (-vv for debug)");
+  app.fallthrough();  // global flags may also follow the subcommand
+  configure_logging();
+  // Option callbacks run before the subcommand's callback, so the level is set in time.
+  app.add_flag_function(
+      "-v,--verbose",
+      [](std::int64_t count) { spdlog::set_level(count >= 2 ? spdlog::level::trace : spdlog::level::debug); },
+      "more logging on stderr (-vv for trace)");
   fcabert::cli::register_classify(app);
   fcabert::cli::register_tokenize(app);
   fcabert::cli::register_inspect(app);
-  app.parse_complete_callback([&] { configure_logging(verbose); });
+  fcabert::cli::register_profile(app);
 
   try {
     app.parse(argc, argv);

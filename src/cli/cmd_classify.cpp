@@ -1,0 +1,131 @@
+// fcabert classify: one prediction per input line, in input order, streamed in batches.
+//
+// Behaviour on awkward input (documented in README.md):
+// - an empty line is classified as an empty text ([CLS] [SEP]) and counted in a warning;
+// - a line longer than --max-len tokens is truncated (counted in a warning; jsonl marks it);
+// - invalid UTF-8, or a pair line without exactly two tab-separated columns, stops the run
+//   with an error naming FILE:LINE; every result before that line has been written.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/line_reader.h"
+#include "cli/prediction_writer.h"
+#include "cli/progress.h"
+#include "cli/schedule_options.h"
+#include "fcabert/engine.h"
+#include "fcabert/error.h"
+
+namespace fcabert::cli {
+namespace {
+
+struct ClassifyOptions {
+  std::vector<std::string> inputs;
+  std::string model;
+  int64_t batch_size = 32;
+  int threads = 2;
+  int64_t max_len = 0;  // 0 = the model's default
+  std::string format = "text";
+  bool quiet = false;
+  bool explain = false;
+  ScheduleFlags schedule;
+};
+
+// Splits a pair line "first<TAB>second"; anything but exactly two columns is an error.
+std::pair<std::string_view, std::string_view> split_pair(const InputLine& line) {
+  const size_t tab = line.text.find('\t');
+  if (tab == std::string::npos || line.text.find('\t', tab + 1) != std::string::npos)
+    throw Error(line.source + ":" + std::to_string(line.number) +
+                ": this model classifies sentence pairs; expected two tab-separated columns");
+  std::string_view text(line.text);
+  return {text.substr(0, tab), text.substr(tab + 1)};
+}
+
+Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len) {
+  try {
+    if (!pair) return tokenizer.encode(line.text, max_len);
+    auto [first, second] = split_pair(line);
+    return tokenizer.encode_pair(first, second, max_len);
+  } catch (const Error& e) {
+    const std::string where = line.source + ":" + std::to_string(line.number) + ": ";
+    if (std::string_view(e.what()).substr(0, where.size()) == where) throw;
+    throw Error(where + e.what());
+  }
+}
+
+int64_t resolve_max_len(const ClassifyOptions& options, const ModelInfo& info) {
+  const int64_t max_len = options.max_len > 0 ? options.max_len : info.tokenizer.max_len;
+  const int64_t minimum = info.head.pair_input ? 3 : 2;
+  if (max_len < minimum || max_len > info.bert.max_position_embeddings)
+    throw Error("--max-len " + std::to_string(max_len) + " is out of range for this model; use " +
+                std::to_string(minimum) + ".." + std::to_string(info.bert.max_position_embeddings));
+  return max_len;
+}
+
+void run_classify(const ClassifyOptions& options) {
+  if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
+  if (options.threads < 1) throw Error("--threads must be at least 1");
+  const OutputFormat format = parse_output_format(options.format);
+  LineReader reader(options.inputs);  // checks the input files before the model loads
+
+  auto model = Model::load(options.model, LoadOptions{options.threads});
+  const ModelInfo& info = model->info();
+  const int64_t max_len = resolve_max_len(options, info);
+  SessionOptions session_options;
+  session_options.schedule = resolve_schedule(options.schedule, info);
+  session_options.explain = options.explain;
+  Session session(model, session_options);
+  spdlog::debug("FCA schedule: {}", describe_schedule(session.schedule()));
+  PredictionWriter writer(std::cout, format, info.head, model->tokenizer(), reader.multiple_sources(),
+                          options.explain);
+  Progress progress("examples", !options.quiet);
+
+  std::vector<InputLine> lines(static_cast<size_t>(options.batch_size));
+  std::vector<Encoding> batch;
+  int64_t done = 0, empty = 0, truncated = 0;
+  for (;;) {
+    batch.clear();
+    size_t count = 0;
+    while (count < lines.size() && reader.next(lines[count])) {
+      empty += lines[count].text.empty();
+      batch.push_back(encode_line(model->tokenizer(), lines[count], info.head.pair_input, max_len));
+      truncated += batch.back().truncated;
+      ++count;
+    }
+    if (count == 0) break;
+    const std::vector<Prediction> predictions = session.run(batch);
+    for (size_t i = 0; i < count; ++i) writer.write(lines[i], batch[i], predictions[i]);
+    writer.flush();  // results so far are complete even if a later line is bad
+    done += static_cast<int64_t>(count);
+    progress.update(done, reader.bytes_read(), reader.bytes_total());
+  }
+  progress.finish(done);
+  if (empty > 0) spdlog::warn("{} empty line(s) were classified as empty texts", empty);
+  if (truncated > 0) spdlog::warn("{} line(s) were longer than {} tokens and were truncated", truncated, max_len);
+}
+
+}  // namespace
+
+void register_classify(CLI::App& app) {
+  auto options = std::make_shared<ClassifyOptions>();
+  options->model = default_model_path();
+  CLI::App* cmd = app.add_subcommand("classify", "classify each line of text files (or stdin) with a model");
+  cmd->add_option("inputs", options->inputs, "text files, one example per line (pair models: two TSV columns); "
+                                             "none or '-' reads stdin");
+  cmd->add_option("-m,--model", options->model, "model file")->capture_default_str();
+  cmd->add_option("-b,--batch-size", options->batch_size, "sequences per packed batch")->capture_default_str();
+  cmd->add_option("-t,--threads", options->threads, "CPU threads (also used by oneDNN)")->capture_default_str();
+  cmd->add_option("--max-len", options->max_len, "truncate to this many tokens (default: the model's)");
+  cmd->add_option("-f,--format", options->format, "output: text, jsonl or tsv")->capture_default_str();
+  cmd->add_flag("-q,--quiet", options->quiet, "no progress bar and no summary line");
+  cmd->add_flag("--explain", options->explain,
+                "show what FCA did per layer: token counts and the tokens kept (text, jsonl)");
+  add_schedule_flags(cmd, options->schedule);
+  cmd->callback([options] { run_classify(*options); });
+}
+
+}  // namespace fcabert::cli

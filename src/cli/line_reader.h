@@ -1,0 +1,46 @@
+#pragma once
+// Streams input lines from files or stdin ("-"), one at a time, remembering where each line
+// came from so that every error and every output can name FILE:LINE. Never reads a whole
+// file into memory.
+#include <cstdint>
+#include <fstream>
+#include <istream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fcabert::cli {
+
+struct InputLine {
+  std::string text;     // without the trailing '\n'
+  std::string source;   // file name, or "<stdin>"
+  int64_t number = 0;   // 1-based within its source
+};
+
+class LineReader {
+ public:
+  // Empty `paths` reads stdin. Missing or unreadable files are reported before any output.
+  explicit LineReader(std::vector<std::string> paths);
+
+  // Fills `line` with the next line; false at the end of the last input.
+  bool next(InputLine& line);
+
+  // Bytes consumed and total bytes of the regular files (for progress); total 0 when unknown.
+  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_total() const { return bytes_total_; }
+  bool multiple_sources() const { return paths_.size() > 1; }
+
+ private:
+  bool open_next();
+
+  std::vector<std::string> paths_;
+  size_t next_path_ = 0;
+  std::unique_ptr<std::ifstream> file_;
+  std::istream* in_ = nullptr;
+  std::string source_;
+  int64_t line_number_ = 0;
+  uint64_t bytes_read_ = 0;
+  uint64_t bytes_total_ = 0;
+};
+
+}  // namespace fcabert::cli

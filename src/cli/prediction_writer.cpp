@@ -1,0 +1,125 @@
+#include "cli/prediction_writer.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "fcabert/error.h"
+
+namespace fcabert::cli {
+
+OutputFormat parse_output_format(const std::string& name) {
+  if (name == "text") return OutputFormat::Text;
+  if (name == "jsonl") return OutputFormat::Jsonl;
+  if (name == "tsv") return OutputFormat::Tsv;
+  throw Error("unknown --format '" + name + "'; use text, jsonl or tsv");
+}
+
+namespace {
+
+nlohmann::ordered_json trace_to_json(const SequenceTrace& trace) {
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (size_t l = 0; l < trace.layers.size(); ++l) {
+    const fca::ReductionShape& shape = trace.layers[l];
+    nlohmann::ordered_json kept = nlohmann::ordered_json::array();
+    if (l < trace.kept.size())
+      for (const fca::RowIdentity& row : trace.kept[l]) kept.push_back(fca::to_json_value(row));
+    layers.push_back({{"tokens_in", shape.rows_in},
+                      {"tokens_out", shape.rows_out},
+                      {"reduced", shape.reduce},
+                      {"kept", std::move(kept)}});
+  }
+  return {{"tokens", trace.tokens}, {"layers", std::move(layers)}};
+}
+
+}  // namespace
+
+PredictionWriter::PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head,
+                                   const Tokenizer& tokenizer, bool name_sources, bool explain)
+    : out_(out),
+      format_(format),
+      head_(head),
+      tokenizer_(tokenizer),
+      name_sources_(name_sources),
+      explain_(explain) {
+  out_.precision(4);
+  out_.setf(std::ios::fixed);
+  if (format_ == OutputFormat::Tsv) write_header();
+}
+
+void PredictionWriter::write_header() {
+  out_ << "file\tline\t" << (head_.kind == HeadKind::Regression ? "score" : "label");
+  if (head_.kind == HeadKind::Classification)
+    for (const auto& label : head_.labels) out_ << "\tp_" << label;
+  out_ << '\n';
+}
+
+size_t PredictionWriter::best_label(const Prediction& prediction) const {
+  const auto& p = prediction.probabilities;
+  return static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+}
+
+// "  layer 2: 14 -> 9 (+2 clusters): [CLS] gorgeous witty movie ..." per layer.
+void PredictionWriter::write_text_explanation(const Encoding& encoding, const SequenceTrace& trace) {
+  for (size_t l = 0; l < trace.layers.size(); ++l) {
+    const fca::ReductionShape& shape = trace.layers[l];
+    out_ << "  layer " << l << ": " << shape.rows_in << " -> " << shape.rows_out;
+    if (shape.clusters > 0) out_ << " (" << shape.clusters << " clusters)";
+    if (!shape.reduce) out_ << " (unchanged)";
+    out_ << ':';
+    if (l < trace.kept.size())
+      for (const fca::RowIdentity& row : trace.kept[l]) {
+        out_ << ' ';
+        if (row.is_cluster())
+          out_ << '<' << row.to_string() << '>';
+        else
+          out_ << tokenizer_.id_to_token(encoding.ids[static_cast<size_t>(row.position)]);
+      }
+    out_ << '\n';
+  }
+}
+
+void PredictionWriter::write(const InputLine& line, const Encoding& encoding, const Prediction& prediction) {
+  const bool truncated = encoding.truncated;
+  const bool regression = head_.kind == HeadKind::Regression;
+  switch (format_) {
+    case OutputFormat::Text:
+      if (regression) {
+        out_ << head_.labels.front() << '\t' << prediction.logits.front() << '\n';
+      } else {
+        const size_t best = best_label(prediction);
+        out_ << head_.labels[best] << '\t' << prediction.probabilities[best] << '\n';
+      }
+      if (explain_) write_text_explanation(encoding, prediction.trace);
+      break;
+    case OutputFormat::Jsonl: {
+      nlohmann::ordered_json row;
+      if (name_sources_) row["file"] = line.source;
+      row["line"] = line.number;
+      if (regression) {
+        row["score"] = prediction.logits.front();
+      } else {
+        row["label"] = head_.labels[best_label(prediction)];
+        nlohmann::ordered_json probabilities;
+        for (size_t i = 0; i < head_.labels.size(); ++i) probabilities[head_.labels[i]] = prediction.probabilities[i];
+        row["probabilities"] = probabilities;
+      }
+      row["logits"] = prediction.logits;
+      if (truncated) row["truncated"] = true;
+      if (explain_) row["fca"] = trace_to_json(prediction.trace);
+      out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+      break;
+    }
+    case OutputFormat::Tsv:
+      out_ << line.source << '\t' << line.number << '\t';
+      if (regression) {
+        out_ << prediction.logits.front();
+      } else {
+        out_ << head_.labels[best_label(prediction)];
+        for (float p : prediction.probabilities) out_ << '\t' << p;
+      }
+      out_ << '\n';
+      break;
+  }
+}
+
+}  // namespace fcabert::cli

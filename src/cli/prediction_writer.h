@@ -1,0 +1,45 @@
+#pragma once
+// Writes one result row per input line to stdout in the chosen format:
+//   text   "positive\t0.9871"            (regression: "score\t3.2100")
+//   jsonl  {"line":1,"label":"positive","probabilities":{"negative":0.0129,"positive":0.9871},
+//           "logits":[-2.1,2.2]}  (regression: {"line":1,"score":3.21,"logits":[3.21]};
+//          "file" is added when several inputs are read, "truncated":true when cut to --max-len)
+//   tsv    a header row, then file, line, label, then one column per label probability
+// With explain (classify --explain), what FCA did to each example is added: in jsonl as
+//   "fca":{"tokens":n0,"layers":[{"tokens_in":12,"tokens_out":8,"reduced":true,
+//          "kept":[0,3,"c0.1",...]}]}   (row identities: docs/FCA.md)
+// and in text as one indented line per layer listing the fine tokens kept.
+#include <ostream>
+#include <string>
+
+#include "cli/line_reader.h"
+#include "fcabert/config.h"
+#include "fcabert/engine.h"
+
+namespace fcabert::cli {
+
+enum class OutputFormat { Text, Jsonl, Tsv };
+OutputFormat parse_output_format(const std::string& name);  // throws fcabert::Error
+
+class PredictionWriter {
+ public:
+  // `tokenizer` names the kept tokens in text-mode explanations.
+  PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head, const Tokenizer& tokenizer,
+                   bool name_sources, bool explain);
+  void write(const InputLine& line, const Encoding& encoding, const Prediction& prediction);
+  void flush() { out_.flush(); }
+
+ private:
+  void write_header();
+  size_t best_label(const Prediction& prediction) const;
+  void write_text_explanation(const Encoding& encoding, const SequenceTrace& trace);
+
+  std::ostream& out_;
+  OutputFormat format_;
+  const HeadConfig& head_;
+  const Tokenizer& tokenizer_;
+  bool name_sources_;
+  bool explain_;
+};
+
+}  // namespace fcabert::cli
