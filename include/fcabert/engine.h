@@ -6,10 +6,12 @@
 // thread-safe itself).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "fcabert/config.h"
+#include "fcabert/fca.h"
 #include "fcabert/tokenizer.h"
 
 namespace fcabert {
@@ -31,15 +33,47 @@ class Model {
   virtual const LoadOptions& options() const = 0;  // as given to load()
 };
 
+// Per-Session settings. The Model stays immutable; two Sessions on one Model can run the
+// file's FCA schedule and the dense model side by side (what `profile` and `eval
+// --compare-dense` do).
+struct SessionOptions {
+  // Replaces the model file's FCA schedule for this Session (validated against the model's
+  // layer count); keep_ratios empty = dense. Unset = the file's schedule.
+  std::optional<FcaSchedule> schedule;
+  bool explain = false;      // record the identities of the rows each layer kept
+  bool time_layers = false;  // measure wall time per layer (Session::last_timings)
+};
+
+// What FCA did to one sequence (docs/FCA.md).
+struct SequenceTrace {
+  int64_t tokens = 0;  // n0, special tokens included
+  // One per layer: rows in/out, reduced or not (always filled; a dense run or a layer that
+  // passes the sequence through has reduce = false, keep = rows_out = rows_in). Equal to
+  // fca::schedule_shapes(schedule, layers, tokens).
+  std::vector<fca::ReductionShape> layers;
+  // Only with SessionOptions::explain: per layer, the row identities of the fine rows kept
+  // (every row when the layer passed the sequence through).
+  std::vector<std::vector<fca::RowIdentity>> kept;
+};
+
 // The output for one input sequence.
 struct Prediction {
   std::vector<float> logits;         // one per head output
   std::vector<float> probabilities;  // softmax of logits; empty for regression
+  SequenceTrace trace;
+};
+
+// Wall time of the last run, by stage, for the whole batch (steady_clock). Only measured
+// with SessionOptions::time_layers; otherwise every figure stays 0 and layer_ms empty.
+struct LayerTimings {
+  double embeddings_ms = 0;
+  std::vector<double> layer_ms;  // one per encoder layer, FCA step included
+  double head_ms = 0;            // pooler + classifier
 };
 
 class Session {
  public:
-  explicit Session(std::shared_ptr<const Model> model);
+  explicit Session(std::shared_ptr<const Model> model, SessionOptions options = {});
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -51,6 +85,8 @@ class Session {
   std::vector<Prediction> run(const std::vector<Encoding>& batch);
 
   const Model& model() const { return *model_; }
+  const FcaSchedule& schedule() const;       // the one this Session runs
+  const LayerTimings& last_timings() const;  // of the last run()
 
  private:
   struct Scratch;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/line_encoding.h"
 #include "cli/line_reader.h"
 #include "cli/prediction_writer.h"
 #include "cli/progress.h"
@@ -35,37 +36,6 @@ struct ClassifyOptions {
   ScheduleFlags schedule;
 };
 
-// Splits a pair line "first<TAB>second"; anything but exactly two columns is an error.
-std::pair<std::string_view, std::string_view> split_pair(const InputLine& line) {
-  const size_t tab = line.text.find('\t');
-  if (tab == std::string::npos || line.text.find('\t', tab + 1) != std::string::npos)
-    throw Error(line.source + ":" + std::to_string(line.number) +
-                ": this model classifies sentence pairs; expected two tab-separated columns");
-  std::string_view text(line.text);
-  return {text.substr(0, tab), text.substr(tab + 1)};
-}
-
-Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len) {
-  try {
-    if (!pair) return tokenizer.encode(line.text, max_len);
-    auto [first, second] = split_pair(line);
-    return tokenizer.encode_pair(first, second, max_len);
-  } catch (const Error& e) {
-    const std::string where = line.source + ":" + std::to_string(line.number) + ": ";
-    if (std::string_view(e.what()).substr(0, where.size()) == where) throw;
-    throw Error(where + e.what());
-  }
-}
-
-int64_t resolve_max_len(const ClassifyOptions& options, const ModelInfo& info) {
-  const int64_t max_len = options.max_len > 0 ? options.max_len : info.tokenizer.max_len;
-  const int64_t minimum = info.head.pair_input ? 3 : 2;
-  if (max_len < minimum || max_len > info.bert.max_position_embeddings)
-    throw Error("--max-len " + std::to_string(max_len) + " is out of range for this model; use " +
-                std::to_string(minimum) + ".." + std::to_string(info.bert.max_position_embeddings));
-  return max_len;
-}
-
 void run_classify(const ClassifyOptions& options) {
   if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
   if (options.threads < 1) throw Error("--threads must be at least 1");
@@ -74,7 +44,7 @@ void run_classify(const ClassifyOptions& options) {
 
   auto model = Model::load(options.model, LoadOptions{options.threads});
   const ModelInfo& info = model->info();
-  const int64_t max_len = resolve_max_len(options, info);
+  const int64_t max_len = resolve_max_len(options.max_len, info);
   SessionOptions session_options;
   session_options.schedule = resolve_schedule(options.schedule, info);
   session_options.explain = options.explain;
@@ -105,7 +75,8 @@ void run_classify(const ClassifyOptions& options) {
   }
   progress.finish(done);
   if (empty > 0) spdlog::warn("{} empty line(s) were classified as empty texts", empty);
-  if (truncated > 0) spdlog::warn("{} line(s) were longer than {} tokens and were truncated", truncated, max_len);
+  if (truncated > 0)
+    spdlog::warn("{} line(s) were longer than {} tokens and were truncated", truncated, max_len);
 }
 
 }  // namespace
@@ -114,11 +85,14 @@ void register_classify(CLI::App& app) {
   auto options = std::make_shared<ClassifyOptions>();
   options->model = default_model_path();
   CLI::App* cmd = app.add_subcommand("classify", "classify each line of text files (or stdin) with a model");
-  cmd->add_option("inputs", options->inputs, "text files, one example per line (pair models: two TSV columns); "
-                                             "none or '-' reads stdin");
+  cmd->add_option("inputs", options->inputs,
+                  "text files, one example per line (pair models: two TSV columns); "
+                  "none or '-' reads stdin");
   cmd->add_option("-m,--model", options->model, "model file")->capture_default_str();
-  cmd->add_option("-b,--batch-size", options->batch_size, "sequences per packed batch")->capture_default_str();
-  cmd->add_option("-t,--threads", options->threads, "CPU threads (also used by oneDNN)")->capture_default_str();
+  cmd->add_option("-b,--batch-size", options->batch_size, "sequences per packed batch")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", options->threads, "CPU threads (also used by oneDNN)")
+      ->capture_default_str();
   cmd->add_option("--max-len", options->max_len, "truncate to this many tokens (default: the model's)");
   cmd->add_option("-f,--format", options->format, "output: text, jsonl or tsv")->capture_default_str();
   cmd->add_flag("-q,--quiet", options->quiet, "no progress bar and no summary line");

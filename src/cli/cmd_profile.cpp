@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/line_encoding.h"
 #include "cli/line_reader.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
@@ -67,39 +68,11 @@ struct Inputs {
   int64_t truncated = 0;
 };
 
-std::string where(const InputLine& line) { return line.source + ":" + std::to_string(line.number) + ": "; }
-
-// The same line handling as classify: pair models read two tab-separated columns, and every
-// error names FILE:LINE.
-Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len) {
-  try {
-    if (!pair) return tokenizer.encode(line.text, max_len);
-    const size_t tab = line.text.find('\t');
-    if (tab == std::string::npos || line.text.find('\t', tab + 1) != std::string::npos)
-      throw Error(where(line) + "this model classifies sentence pairs; expected two tab-separated columns");
-    const std::string_view text(line.text);
-    return tokenizer.encode_pair(text.substr(0, tab), text.substr(tab + 1), max_len);
-  } catch (const Error& e) {
-    const std::string prefix = where(line);
-    if (std::string_view(e.what()).substr(0, prefix.size()) == prefix) throw;
-    throw Error(prefix + e.what());
-  }
-}
-
 int64_t minimum_length(const ModelInfo& info) { return info.head.pair_input ? 3 : 2; }
-
-int64_t resolve_max_len(const ProfileOptions& options, const ModelInfo& info) {
-  const int64_t max_len = options.max_len > 0 ? options.max_len : info.tokenizer.max_len;
-  if (max_len < minimum_length(info) || max_len > info.bert.max_position_embeddings)
-    throw Error("--max-len " + std::to_string(max_len) + " is out of range for this model; use " +
-                std::to_string(minimum_length(info)) + ".." +
-                std::to_string(info.bert.max_position_embeddings));
-  return max_len;
-}
 
 Inputs read_file_inputs(LineReader& reader, const ProfileOptions& options, const Model& model) {
   const ModelInfo& info = model.info();
-  const int64_t max_len = resolve_max_len(options, info);
+  const int64_t max_len = resolve_max_len(options.max_len, info);
   Inputs inputs;
   InputLine line;
   while ((options.limit == 0 || static_cast<int64_t>(inputs.encodings.size()) < options.limit) &&
@@ -354,7 +327,11 @@ void print_text(const Report& report, std::ostream& out) {
   out << "input     " << report.inputs.source << ": " << n << " sequences, " << fca.tokens()
       << " tokens (mean " << format("%.1f", static_cast<double>(fca.tokens()) / static_cast<double>(n))
       << ")\n";
-  out << "schedule  " << describe_schedule(report.fca.session.schedule()) << "  vs dense\n";
+  const FcaSchedule& schedule = report.fca.session.schedule();
+  out << "schedule  " << describe_schedule(schedule) << "  vs dense";
+  if (!schedule.enabled() && !options.schedule.dense)
+    out << "  (the model file has no FCA schedule: give one with --keep-ratios)";
+  out << '\n';
   out << "run       threads " << options.threads << ", batch size " << options.batch_size << ", "
       << options.repeat << (options.repeat == 1 ? " repeat" : " repeats (times are medians)") << "\n\n";
 
@@ -623,7 +600,7 @@ void run_profile(const ProfileOptions& options) {
 
   const int64_t sequences = static_cast<int64_t>(inputs.encodings.size());
   const uint64_t work = static_cast<uint64_t>(sequences) * 2 * static_cast<uint64_t>(options.repeat);
-  Progress progress("sequences", !options.quiet);
+  Progress progress("sequence runs", !options.quiet);
   int64_t mismatches = 0, done = 0;
   for (int r = 0; r < options.repeat; ++r) {
     fca.passes.emplace_back();

@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/line_encoding.h"
 #include "cli/line_reader.h"
 #include "fcabert/error.h"
 #include "fcabert/model_file.h"
 #include "fcabert/tokenizer.h"
-#include "text/unicode.h"
 
 namespace fcabert::cli {
 namespace {
@@ -108,35 +108,6 @@ void write_line(const Tokenizer& tokenizer, const InputLine& line, const Encodin
   out += "], \"token_type_ids\": [";
   append_list(encoding.type_ids, ", ", number, out);
   out += "]}";
-}
-
-Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pairs, int64_t max_len) {
-  const std::string where = line.source + ":" + std::to_string(line.number) + ": ";
-  try {
-    text::check_utf8(line.text);  // so that byte offsets count from the start of the line
-  } catch (const Error& e) {
-    throw Error(where + e.what());
-  }
-  if (!pairs) {
-    try {
-      return tokenizer.encode(line.text, max_len);
-    } catch (const Error& e) {
-      throw Error(where + e.what());
-    }
-  }
-  const size_t tab = line.text.find('\t');
-  if (tab == std::string::npos || line.text.find('\t', tab + 1) != std::string::npos) {
-    size_t columns = 1;
-    for (const char c : line.text) columns += c == '\t';
-    throw Error(where + "expected two tab-separated columns (sentence pair), found " +
-                std::to_string(columns));
-  }
-  const std::string_view text(line.text);
-  try {
-    return tokenizer.encode_pair(text.substr(0, tab), text.substr(tab + 1), max_len);
-  } catch (const Error& e) {
-    throw Error(where + e.what());
-  }
 }
 
 void run_tokenize(const TokenizeOptions& options) {

@@ -13,7 +13,8 @@ LineReader::LineReader(std::vector<std::string> paths) : paths_(std::move(paths)
     if (path == "-") continue;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
-      throw Error(path + ": no such file (or not a regular file); pass a text file with one example per line");
+      throw Error(path +
+                  ": no such file (or not a regular file); pass a text file with one example per line");
     bytes_total_ += std::filesystem::file_size(path, ec);
   }
 }
@@ -37,7 +38,8 @@ bool LineReader::open_next() {
 
 bool LineReader::next(InputLine& line) {
   while (in_ == nullptr || !std::getline(*in_, line.text)) {
-    if (in_ != nullptr && in_->bad()) throw Error(source_ + ": read error after line " + std::to_string(line_number_));
+    if (in_ != nullptr && in_->bad())
+      throw Error(source_ + ": read error after line " + std::to_string(line_number_));
     if (!open_next()) return false;
   }
   bytes_read_ += line.text.size() + 1;

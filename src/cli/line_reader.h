@@ -12,9 +12,9 @@
 namespace fcabert::cli {
 
 struct InputLine {
-  std::string text;     // without the trailing '\n'
-  std::string source;   // file name, or "<stdin>"
-  int64_t number = 0;   // 1-based within its source
+  std::string text;    // without the trailing '\n'
+  std::string source;  // file name, or "<stdin>"
+  int64_t number = 0;  // 1-based within its source
 };
 
 class LineReader {

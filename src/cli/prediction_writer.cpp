@@ -100,7 +100,8 @@ void PredictionWriter::write(const InputLine& line, const Encoding& encoding, co
       } else {
         row["label"] = head_.labels[best_label(prediction)];
         nlohmann::ordered_json probabilities;
-        for (size_t i = 0; i < head_.labels.size(); ++i) probabilities[head_.labels[i]] = prediction.probabilities[i];
+        for (size_t i = 0; i < head_.labels.size(); ++i)
+          probabilities[head_.labels[i]] = prediction.probabilities[i];
         row["probabilities"] = probabilities;
       }
       row["logits"] = prediction.logits;

@@ -19,19 +19,33 @@
 
 namespace fcabert::model {
 
+// How one forward pass runs (a Session's settings, per call).
+struct ForwardOptions {
+  // The FCA schedule (docs/FCA.md); null or no keep ratios = dense. Validated by predict().
+  const FcaSchedule* schedule = nullptr;
+  // Record the identities of the rows each layer kept (Prediction::trace.kept). Allocates.
+  bool explain = false;
+  // When set, receives the wall time of the embeddings, of each layer and of the head.
+  LayerTimings* timings = nullptr;
+};
+
 class BertClassifier {
  public:
   // Checks the config (throws fcabert::Error on what this engine cannot run) and binds
   // every tensor. `threads` is the OpenMP / oneDNN thread count of every forward pass.
   BertClassifier(const BertConfig& config, const HeadConfig& head, const WeightSource& weights, int threads);
 
-  // Packs, runs and returns one Prediction per encoding (in order). Throws fcabert::Error
-  // for invalid input (see pack_batch), before any computation.
-  std::vector<Prediction> predict(const std::vector<Encoding>& batch, Workspace& ws) const;
+  // Packs, runs and returns one Prediction per encoding (in order), with its FCA trace.
+  // Throws fcabert::Error for invalid input (see pack_batch) or a schedule that does not fit
+  // the model, before any computation.
+  std::vector<Prediction> predict(const std::vector<Encoding>& batch, Workspace& ws,
+                                  const ForwardOptions& options = {}) const;
 
   // The forward pass on ws.batch (packed and validated by pack_batch, at least one
-  // sequence): grows ws for it, then leaves the logits in ws.logits() as [B, labels].
-  void forward(Workspace& ws) const;
+  // sequence; options.schedule valid for this model): grows ws for it, then leaves the
+  // logits in ws.logits() as [B, labels], each layer's ReductionShape per sequence in
+  // ws.fca.shapes ([layer][sequence]) and, with explain, the kept identities in ws.fca.kept.
+  void forward(Workspace& ws, const ForwardOptions& options = {}) const;
 
   WorkspaceSpec workspace_spec() const;
   const dnnl::engine& engine() const { return engine_; }
@@ -40,8 +54,14 @@ class BertClassifier {
   int threads() const { return threads_; }
 
  private:
-  void prepare(Workspace& ws) const;  // thread count and buffer sizes for ws.batch
-  std::vector<Prediction> predictions(Workspace& ws) const;
+  void prepare(Workspace& ws, bool fca) const;  // thread count and buffer sizes for ws.batch
+  // Fills ws.fca.shapes for `layer`; true when any sequence reduces there.
+  bool plan_layer(int64_t layer, const FcaSchedule* schedule, Workspace& ws) const;
+  // The FCA step of `layer` on the attention output `in` (current offsets) into `out`
+  // (ws.fca.next_offsets): each sequence reduced or copied, in parallel over sequences.
+  void reduce_layer(int64_t layer, const FcaSchedule& schedule, bool explain, const float* in, float* out,
+                    Workspace& ws) const;
+  std::vector<Prediction> predictions(Workspace& ws, bool explain) const;
 
   BertConfig config_;
   HeadConfig head_;

@@ -2,14 +2,47 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace fcabert::model {
+
+void FcaScratch::reserve(const WorkspaceSpec& spec, int64_t tokens, int64_t sequences, int64_t longest) {
+  const size_t t = static_cast<size_t>(tokens);
+  const size_t b = static_cast<size_t>(sequences);
+  column_sums_.reserve(t * spec.num_heads);
+  diagonal_.reserve(t * spec.num_heads);
+  scores_.reserve(t);
+  hidden_.reserve(t * spec.hidden);
+  // std::vector::reserve never shrinks either.
+  offsets.reserve(b + 1);
+  next_offsets.reserve(b + 1);
+  shapes.reserve(b * static_cast<size_t>(spec.num_layers));
+  const size_t threads = static_cast<size_t>(std::max(spec.threads, 1));
+  if (plans.size() < threads) plans.resize(threads);
+  if (longest > plan_rows_) {
+    for (fca::ReductionPlan& plan : plans) plan.reserve(longest);
+    plan_rows_ = longest;
+  }
+}
+
+size_t FcaScratch::reserved_bytes() const {
+  size_t plan_bytes = 0;
+  for (const fca::ReductionPlan& plan : plans) {
+    plan_bytes += (plan.fine.capacity() + plan.coarse.capacity() + plan.group_offsets.capacity() +
+                   plan.work.capacity()) *
+                  sizeof(int64_t);
+  }
+  return column_sums_.bytes() + diagonal_.bytes() + scores_.bytes() + hidden_.bytes() + plan_bytes +
+         (offsets.capacity() + next_offsets.capacity()) * sizeof(int64_t) +
+         shapes.capacity() * sizeof(fca::ReductionShape);
+}
 
 Workspace::Workspace(const dnnl::engine& engine, const WorkspaceSpec& spec) : stream(engine), spec_(spec) {
   // Fixed by the model, so sized once here.
   dnnl_scratchpad_.reserve(spec.dnnl_scratchpad_bytes);
 }
 
-void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest) {
+void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool with_fca) {
   const size_t t = static_cast<size_t>(tokens);
   const size_t b = static_cast<size_t>(sequences);
   const size_t before = reserved_bytes();
@@ -21,15 +54,20 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest) {
   pooled_.reserve(b * spec_.hidden);
   logits_.reserve(b * spec_.num_labels);
   attention.reserve(spec_.threads, longest, spec_.hidden / spec_.num_heads);
+  // The per-layer row counts are recorded for the traces on the dense path too.
+  fca.offsets.reserve(b + 1);
+  fca.shapes.reserve(b * static_cast<size_t>(spec_.num_layers));
+  if (with_fca) fca.reserve(spec_, tokens, sequences, longest);
   if (reserved_bytes() != before) {
-    spdlog::debug("session scratch grown to {:.1f} MiB for {} tokens in {} sequences (longest {})",
-                  reserved_bytes() / 1048576.0, tokens, sequences, longest);
+    spdlog::debug("session scratch grown to {:.1f} MiB for {} tokens in {} sequences (longest {}{})",
+                  reserved_bytes() / 1048576.0, tokens, sequences, longest, with_fca ? ", FCA" : "");
   }
 }
 
 size_t Workspace::reserved_bytes() const {
   return hidden_.bytes() + qkv_.bytes() + context_.bytes() + intermediate_.bytes() + cls_.bytes() +
-         pooled_.bytes() + logits_.bytes() + attention.bytes() + dnnl_scratchpad_.bytes();
+         pooled_.bytes() + logits_.bytes() + attention.bytes() + dnnl_scratchpad_.bytes() +
+         fca.reserved_bytes();
 }
 
 }  // namespace fcabert::model

@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
 
+#include "fcabert/fca.h"
 #include "kernels/attention.h"
 #include "kernels/grow_buffer.h"
 #include "model/packed_batch.h"
@@ -18,8 +20,39 @@ struct WorkspaceSpec {
   int64_t intermediate = 0;
   int64_t num_heads = 0;
   int64_t num_labels = 0;
+  int64_t num_layers = 0;
   int threads = 1;
   size_t dnnl_scratchpad_bytes = 0;  // the largest any of the model's primitives asks for
+};
+
+// What the FCA step needs besides the dense buffers (reserved only when a run uses FCA, so
+// a dense Session never pays for it), and the per-run record the traces are built from.
+struct FcaScratch {
+  // Rows of sequence s in the current layer: [offsets[s], offsets[s + 1]). Starts as the
+  // packed batch's offsets and shrinks as layers reduce; next_offsets is the reduction's
+  // output layout.
+  std::vector<int64_t> offsets, next_offsets;
+  // shapes[l * B + s]: what layer l did to sequence s (filled for every run, dense too).
+  std::vector<fca::ReductionShape> shapes;
+  // One reusable plan per thread of the per-sequence reduction loop.
+  std::vector<fca::ReductionPlan> plans;
+  // Only with explain: the identities of sequence s's current rows, and kept[s][l].
+  std::vector<std::vector<fca::RowIdentity>> identities;
+  std::vector<std::vector<std::vector<fca::RowIdentity>>> kept;
+
+  double* column_sums() { return column_sums_.data(); }  // [H * T] per sequence [head][row]
+  double* diagonal() { return diagonal_.data(); }        // [H * T]
+  double* scores() { return scores_.data(); }            // [T]   s_j of the current rows
+  float* hidden() { return hidden_.data(); }             // [T, d] the reduction's output
+
+  // Room for a batch of `tokens` tokens in `sequences` sequences, the longest `longest`.
+  void reserve(const WorkspaceSpec& spec, int64_t tokens, int64_t sequences, int64_t longest);
+  size_t reserved_bytes() const;
+
+ private:
+  kernels::GrowBuffer<double> column_sums_, diagonal_, scores_;
+  kernels::GrowBuffer<float> hidden_;
+  int64_t plan_rows_ = 0;
 };
 
 class Workspace {
@@ -27,12 +60,13 @@ class Workspace {
   Workspace(const dnnl::engine& engine, const WorkspaceSpec& spec);
 
   // Grows the buffers to hold a batch of `tokens` tokens in `sequences` sequences, the
-  // longest `longest` tokens long. Never shrinks.
-  void reserve(int64_t tokens, int64_t sequences, int64_t longest);
+  // longest `longest` tokens long; with `fca`, the FCA scratch too. Never shrinks.
+  void reserve(int64_t tokens, int64_t sequences, int64_t longest, bool fca = false);
 
   PackedBatch batch;    // the current input, packed
   dnnl::stream stream;  // this Session's oneDNN stream
   kernels::AttentionScratch attention;
+  FcaScratch fca;
 
   float* hidden() { return hidden_.data(); }              // [T, d]   the hidden states
   float* qkv() { return qkv_.data(); }                    // [T, 3d]  fused Q|K|V

@@ -1,0 +1,18 @@
+#pragma once
+// Turning an input line into model input, the same way in every command: single-text
+// models take the whole line; pair models take exactly two tab-separated columns. Every
+// error names FILE:LINE.
+#include <cstdint>
+
+#include "cli/line_reader.h"
+#include "fcabert/config.h"
+#include "fcabert/tokenizer.h"
+
+namespace fcabert::cli {
+
+Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len);
+
+// --max-len as given (0 = the model's default), checked against the model's limits.
+int64_t resolve_max_len(int64_t requested, const ModelInfo& info);
+
+}  // namespace fcabert::cli
