@@ -15,5 +15,7 @@ void register_classify(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_profile(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_eval_merge(CLI::App& app);
 
 }  // namespace fcabert::cli

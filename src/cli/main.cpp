@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   fcabert::cli::register_tokenize(app);
   fcabert::cli::register_inspect(app);
   fcabert::cli::register_profile(app);
+  fcabert::cli::register_eval(app);
+  fcabert::cli::register_eval_merge(app);
 
   try {
     app.parse(argc, argv);
