@@ -24,12 +24,13 @@ namespace fcabert::model {
 namespace {
 
 using model_test::random_bert_tensors;
+using model_test::ReferenceBert;
 using model_test::random_encoding;
 using model_test::tiny_config;
 using model_test::tiny_head;
 
 // ---- the naive FCA reference -----------------------------------------------------------
-using Matrix = std::vector<std::vector<double>>;  // [rows][cols]
+using model_test::Matrix;
 
 struct NaiveLayer {
   int64_t tokens_in = 0;
@@ -44,23 +45,13 @@ struct NaiveResult {
   std::vector<NaiveLayer> layers;
 };
 
-class NaiveFcaBert {
+class NaiveFcaBert : public ReferenceBert {
  public:
-  NaiveFcaBert(const BertConfig& config, const std::vector<TensorData>& tensors) : c_(config) {
-    for (const TensorData& t : tensors) w_[t.name] = std::vector<double>(t.values.begin(), t.values.end());
-  }
+  using ReferenceBert::ReferenceBert;
 
   NaiveResult run(const Encoding& e, const FcaSchedule& schedule) const {
-    const int64_t n0 = static_cast<int64_t>(e.ids.size()), d = c_.hidden_size;
-    Matrix x(n0, std::vector<double>(d));
-    for (int64_t t = 0; t < n0; ++t) {
-      for (int64_t i = 0; i < d; ++i) {
-        x[t][i] = w("bert.embeddings.word_embeddings.weight")[e.ids[t] * d + i] +
-                  w("bert.embeddings.position_embeddings.weight")[t * d + i] +
-                  w("bert.embeddings.token_type_embeddings.weight")[e.type_ids[t] * d + i];
-      }
-    }
-    x = layer_norm(x, "bert.embeddings.LayerNorm.");
+    const int64_t n0 = static_cast<int64_t>(e.ids.size());
+    Matrix x = embed(e);
     std::vector<std::string> ids;
     for (int64_t t = 0; t < n0; ++t) ids.push_back(std::to_string(t));
 
@@ -69,7 +60,7 @@ class NaiveFcaBert {
       const std::string p = "bert.encoder.layer." + std::to_string(l) + ".";
       const int64_t n = static_cast<int64_t>(x.size());
       std::vector<Matrix> probs;  // [H][n][n]
-      const Matrix context = self_attention(x, p, probs);
+      const Matrix context = self_attention(x, p, &probs);
       Matrix h = layer_norm(add(linear(context, p + "attention.output.dense."), x),
                             p + "attention.output.LayerNorm.");
 
@@ -87,15 +78,12 @@ class NaiveFcaBert {
         }
       }
       Matrix inter = linear(h, p + "intermediate.dense.");
-      for (auto& row : inter)
-        for (double& v : row) v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+      gelu(inter);
       x = layer_norm(add(linear(inter, p + "output.dense."), h), p + "output.LayerNorm.");
       trace.tokens_out = static_cast<int64_t>(x.size());
       result.layers.push_back(trace);
     }
-    Matrix pooled = linear(Matrix{x[0]}, "bert.pooler.dense.");
-    for (double& v : pooled[0]) v = std::tanh(v);
-    result.logits = linear(pooled, "classifier.")[0];
+    result.logits = head(x);
     return result;
   }
 
@@ -153,76 +141,6 @@ class NaiveFcaBert {
     ids = new_ids;
     return out;
   }
-
-  const std::vector<double>& w(const std::string& name) const { return w_.at(name); }
-
-  Matrix linear(const Matrix& x, const std::string& prefix) const {
-    const std::vector<double>& weight = w(prefix + "weight");
-    const std::vector<double>& bias = w(prefix + "bias");
-    const size_t in = x[0].size(), out = bias.size();
-    Matrix y(x.size(), std::vector<double>(out));
-    for (size_t r = 0; r < x.size(); ++r) {
-      for (size_t o = 0; o < out; ++o) {
-        double sum = bias[o];
-        for (size_t i = 0; i < in; ++i) sum += x[r][i] * weight[o * in + i];
-        y[r][o] = sum;
-      }
-    }
-    return y;
-  }
-
-  Matrix layer_norm(const Matrix& x, const std::string& prefix) const {
-    const std::vector<double>& gamma = w(prefix + "weight");
-    const std::vector<double>& beta = w(prefix + "bias");
-    Matrix y = x;
-    for (auto& row : y) {
-      double mean = 0, var = 0;
-      for (double v : row) mean += v;
-      mean /= row.size();
-      for (double v : row) var += (v - mean) * (v - mean);
-      var /= row.size();
-      for (size_t i = 0; i < row.size(); ++i)
-        row[i] = (row[i] - mean) / std::sqrt(var + c_.layer_norm_eps) * gamma[i] + beta[i];
-    }
-    return y;
-  }
-
-  static Matrix add(const Matrix& a, const Matrix& b) {
-    Matrix y = a;
-    for (size_t r = 0; r < y.size(); ++r)
-      for (size_t i = 0; i < y[r].size(); ++i) y[r][i] += b[r][i];
-    return y;
-  }
-
-  Matrix self_attention(const Matrix& x, const std::string& p, std::vector<Matrix>& probs) const {
-    const Matrix q = linear(x, p + "attention.self.query.");
-    const Matrix k = linear(x, p + "attention.self.key.");
-    const Matrix v = linear(x, p + "attention.self.value.");
-    const size_t n = x.size();
-    const int64_t heads = c_.num_heads, dh = c_.hidden_size / heads;
-    Matrix context(n, std::vector<double>(c_.hidden_size, 0.0));
-    probs.assign(heads, Matrix(n, std::vector<double>(n)));
-    for (int64_t h = 0; h < heads; ++h) {
-      for (size_t i = 0; i < n; ++i) {
-        std::vector<double>& a = probs[h][i];
-        double max = -INFINITY, sum = 0;
-        for (size_t j = 0; j < n; ++j) {
-          double dot = 0;
-          for (int64_t c = 0; c < dh; ++c) dot += q[i][h * dh + c] * k[j][h * dh + c];
-          a[j] = dot / std::sqrt(static_cast<double>(dh));
-          max = std::max(max, a[j]);
-        }
-        for (double& s : a) sum += s = std::exp(s - max);
-        for (double& s : a) s /= sum;
-        for (size_t j = 0; j < n; ++j)
-          for (int64_t c = 0; c < dh; ++c) context[i][h * dh + c] += a[j] * v[j][h * dh + c];
-      }
-    }
-    return context;
-  }
-
-  BertConfig c_;
-  std::map<std::string, std::vector<double>> w_;
 };
 
 // ---- helpers ---------------------------------------------------------------------------------

@@ -100,6 +100,14 @@ class ReferenceBert {
   }
 
   std::vector<double> logits(const Encoding& e) const {
+    Matrix x = embed(e);
+    for (int64_t l = 0; l < c_.num_layers; ++l) x = layer(x, "bert.encoder.layer." + std::to_string(l) + ".");
+    return head(x);
+  }
+
+ protected:
+  // The pieces, shared with the naive FCA reference in test_model_fca_forward.cpp.
+  Matrix embed(const Encoding& e) const {
     const int64_t n = static_cast<int64_t>(e.ids.size()), d = c_.hidden_size;
     Matrix x(n, std::vector<double>(d));
     for (int64_t t = 0; t < n; ++t) {
@@ -109,15 +117,16 @@ class ReferenceBert {
                   w("bert.embeddings.token_type_embeddings.weight")[e.type_ids[t] * d + i];
       }
     }
-    x = layer_norm(x, "bert.embeddings.LayerNorm.");
-    for (int64_t l = 0; l < c_.num_layers; ++l) x = layer(x, "bert.encoder.layer." + std::to_string(l) + ".");
-    Matrix cls{x[0]};
-    Matrix pooled = linear(cls, "bert.pooler.dense.");
+    return layer_norm(x, "bert.embeddings.LayerNorm.");
+  }
+
+  // Pooler on row 0 ([CLS]) and the classifier.
+  std::vector<double> head(const Matrix& x) const {
+    Matrix pooled = linear(Matrix{x[0]}, "bert.pooler.dense.");
     for (double& v : pooled[0]) v = std::tanh(v);
     return linear(pooled, "classifier.")[0];
   }
 
- private:
   const std::vector<double>& w(const std::string& name) const { return w_.at(name); }
 
   Matrix linear(const Matrix& x, const std::string& prefix) const {
@@ -159,37 +168,45 @@ class ReferenceBert {
     return y;
   }
 
-  Matrix self_attention(const Matrix& x, const std::string& p) const {
+  // Multi-head attention; when `probs` is given it receives the probabilities [H][n][n].
+  Matrix self_attention(const Matrix& x, const std::string& p, std::vector<Matrix>* probs = nullptr) const {
     const Matrix q = linear(x, p + "attention.self.query.");
     const Matrix k = linear(x, p + "attention.self.key.");
     const Matrix v = linear(x, p + "attention.self.value.");
     const size_t n = x.size();
     const int64_t heads = c_.num_heads, dh = c_.hidden_size / heads;
     Matrix context(n, std::vector<double>(c_.hidden_size, 0.0));
+    if (probs) probs->assign(heads, Matrix(n, std::vector<double>(n)));
     for (int64_t h = 0; h < heads; ++h) {
       for (size_t i = 0; i < n; ++i) {
-        std::vector<double> scores(n);
+        std::vector<double> a(n);
         double max = -INFINITY, sum = 0;
         for (size_t j = 0; j < n; ++j) {
           double dot = 0;
           for (int64_t c = 0; c < dh; ++c) dot += q[i][h * dh + c] * k[j][h * dh + c];
-          scores[j] = dot / std::sqrt(static_cast<double>(dh));
-          max = std::max(max, scores[j]);
+          a[j] = dot / std::sqrt(static_cast<double>(dh));
+          max = std::max(max, a[j]);
         }
-        for (double& s : scores) sum += s = std::exp(s - max);
+        for (double& s : a) sum += s = std::exp(s - max);
+        for (double& s : a) s /= sum;
         for (size_t j = 0; j < n; ++j)
-          for (int64_t c = 0; c < dh; ++c) context[i][h * dh + c] += scores[j] / sum * v[j][h * dh + c];
+          for (int64_t c = 0; c < dh; ++c) context[i][h * dh + c] += a[j] * v[j][h * dh + c];
+        if (probs) (*probs)[h][i] = a;
       }
     }
     return context;
+  }
+
+  static void gelu(Matrix& x) {
+    for (auto& row : x)
+      for (double& v : row) v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
   }
 
   Matrix layer(const Matrix& x, const std::string& p) const {
     const Matrix attended = layer_norm(add(linear(self_attention(x, p), p + "attention.output.dense."), x),
                                        p + "attention.output.LayerNorm.");
     Matrix inter = linear(attended, p + "intermediate.dense.");
-    for (auto& row : inter)
-      for (double& v : row) v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    gelu(inter);
     return layer_norm(add(linear(inter, p + "output.dense."), attended), p + "output.LayerNorm.");
   }
 
