@@ -20,6 +20,9 @@ struct LoadOptions {
   int threads = 2;  // also given to oneDNN / OpenMP
 };
 
+// The versions of the libraries doing the arithmetic, e.g. "oneDNN 2.6.3", for reports.
+std::string backend_version();
+
 class Model {
  public:
   // Reads and validates the model file, converts bf16 weights to fp32 and prepares the

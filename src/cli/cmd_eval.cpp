@@ -204,6 +204,7 @@ Json report_json(const Report& report) {
   out["format"] = kReportFormat;
   out["format_version"] = kReportVersion;
   out["fcabert_version"] = report.fcabert_version;
+  out["backend_version"] = backend_version();
   out["task"] = report.task;
   out["glue_metric"] = task.glue_metric;
   out["model"] = report.model;

@@ -1,4 +1,5 @@
 // Model::load: file -> validated metadata -> tokenizer -> network bound to its weights.
+#include <oneapi/dnnl/dnnl.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -12,6 +13,11 @@
 #include "model/weights.h"
 
 namespace fcabert {
+
+std::string backend_version() {
+  const dnnl_version_t* v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
 namespace model {
 
 LoadedModel::LoadedModel(std::string path, ModelInfo info, Tokenizer tokenizer, LoadOptions options,
