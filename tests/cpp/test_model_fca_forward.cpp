@@ -24,8 +24,8 @@ namespace fcabert::model {
 namespace {
 
 using model_test::random_bert_tensors;
-using model_test::ReferenceBert;
 using model_test::random_encoding;
+using model_test::ReferenceBert;
 using model_test::tiny_config;
 using model_test::tiny_head;
 
@@ -145,13 +145,7 @@ class NaiveFcaBert : public ReferenceBert {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-FcaSchedule schedule(std::vector<double> ratios, int64_t clusters, Pooling pooling = Pooling::Weighted) {
-  FcaSchedule s;
-  s.keep_ratios = std::move(ratios);
-  s.clusters = clusters;
-  s.pooling = pooling;
-  return s;
-}
+using model_test::schedule;
 
 std::string describe(const FcaSchedule& s) {
   std::ostringstream out;

@@ -17,13 +17,7 @@
 namespace fcabert {
 namespace {
 
-FcaSchedule schedule(std::vector<double> ratios, int64_t clusters, Pooling pooling = Pooling::Weighted) {
-  FcaSchedule s;
-  s.keep_ratios = std::move(ratios);
-  s.clusters = clusters;
-  s.pooling = pooling;
-  return s;
-}
+using model_test::schedule;
 
 bool same_schedule(const FcaSchedule& a, const FcaSchedule& b) {
   return a.keep_ratios == b.keep_ratios && a.clusters == b.clusters && a.pooling == b.pooling;

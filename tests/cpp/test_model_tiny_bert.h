@@ -91,6 +91,16 @@ inline Encoding random_encoding(int64_t length, const BertConfig& c, std::mt1993
 }
 
 // ---- the naive reference -------------------------------------------------------------
+// An FCA schedule for tests.
+inline FcaSchedule schedule(std::vector<double> ratios, int64_t clusters,
+                            Pooling pooling = Pooling::Weighted) {
+  FcaSchedule s;
+  s.keep_ratios = std::move(ratios);
+  s.clusters = clusters;
+  s.pooling = pooling;
+  return s;
+}
+
 using Matrix = std::vector<std::vector<double>>;  // [rows][cols]
 
 class ReferenceBert {
