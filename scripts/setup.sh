@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake pkg-config clang-format
   libdnnl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libutf8proc-dev
+  # The fuzz pass of scripts/test.sh: clang with libFuzzer and the sanitizer runtimes
+  # (libclang-rt-14-dev) and clang's OpenMP (libomp-dev), see scripts/fuzz.sh.
+  clang libclang-rt-14-dev libomp-dev
   # Python tools: Debian's CPU build of torch, with the OpenMP OpenBLAS (without it torch
   # falls back to the reference BLAS and runs ~50x slower).
   python3 python3-venv python3-torch python3-numpy libopenblas0-openmp

@@ -33,6 +33,8 @@
 
 #include "cli/commands.h"
 #include "cli/line_encoding.h"
+#include "cli/output_file.h"
+#include "cli/precision_option.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
 #include "fcabert/engine.h"
@@ -56,6 +58,7 @@ struct EvalOptions {
   std::string data;
   int64_t batch_size = 32;
   int threads = 2;
+  std::string precision = "fp32";  // --precision
   int64_t max_len = 0;
   int64_t limit = 0;
   bool compare_dense = false;
@@ -265,28 +268,6 @@ Report report_from_json(const Json& in, const std::string& file) {
   return report;
 }
 
-// Writes `text` to `path` through a temporary file and a rename (no half-written reports).
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path + ": cannot write (could not create " + temporary + ")");
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw Error(path + ": write error");
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    throw Error(path + ": cannot write (rename failed)");
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // The human report
 
@@ -460,7 +441,7 @@ void run_eval(const EvalOptions& options) {
       spdlog::warn("{}: skipped {} malformed row(s)", file, splits.back().skipped);
   }
 
-  auto model = Model::load(options.model, LoadOptions{options.threads});
+  auto model = Model::load(options.model, load_options(options.threads, options.precision));
   const ModelInfo& info = model->info();
   const bool model_regression = info.head.kind == HeadKind::Regression;
   if (model_regression != task.regression)
@@ -500,14 +481,9 @@ void run_eval(const EvalOptions& options) {
   report.max_len = max_len;
   report.limit = options.limit;
 
-  std::unique_ptr<std::ofstream> predictions_out;
-  std::string predictions_temporary;
-  if (!options.predictions.empty()) {
-    predictions_temporary = options.predictions + ".tmp." + std::to_string(::getpid());
-    predictions_out =
-        std::make_unique<std::ofstream>(predictions_temporary, std::ios::binary | std::ios::trunc);
-    if (!*predictions_out) throw Error(options.predictions + ": cannot write the predictions file");
-  }
+  // Written to a temporary, renamed when complete (removed on an error or SIGINT).
+  std::unique_ptr<OutputFile> predictions_out;
+  if (!options.predictions.empty()) predictions_out = std::make_unique<OutputFile>(options.predictions);
 
   for (glue::Split& split : splits) {
     SplitResult result;
@@ -627,21 +603,14 @@ void run_eval(const EvalOptions& options) {
         else
           row["gold"] = task.label_names[static_cast<size_t>(example.label)];
         if (dense_session) describe(dense_outcomes[j], "dense_prediction", "dense_probabilities");
-        *predictions_out << row.dump() << '\n';
+        predictions_out->stream() << row.dump() << '\n';
       }
     }
     report.splits.push_back(std::move(result));
   }
 
-  if (predictions_out) {
-    predictions_out->flush();
-    if (!*predictions_out) throw Error(options.predictions + ": write error");
-    predictions_out.reset();
-    std::error_code error;
-    std::filesystem::rename(predictions_temporary, options.predictions, error);
-    if (error) throw Error(options.predictions + ": cannot write (rename failed)");
-  }
-  if (!options.json.empty()) write_atomically(options.json, report_json(report).dump(2) + "\n");
+  if (predictions_out) predictions_out->commit();
+  if (!options.json.empty()) write_file_atomically(options.json, report_json(report).dump(2) + "\n");
   print_report(report, std::cout, false);
 }
 
@@ -730,7 +699,7 @@ void run_eval_merge(const MergeOptions& options) {
       throw Error("split " + split.name + ": the shards hold " + std::to_string(split.fca.examples) +
                   " examples, not " + std::to_string(split.split_examples) +
                   "; were the shards run with the same data and options?");
-  if (!options.json.empty()) write_atomically(options.json, report_json(merged).dump(2) + "\n");
+  if (!options.json.empty()) write_file_atomically(options.json, report_json(merged).dump(2) + "\n");
   print_report(merged, std::cout, true);
 }
 
@@ -766,6 +735,7 @@ void register_eval(CLI::App& app) {
                 "skip (and count) malformed rows instead of failing");
   cmd->add_flag("-q,--quiet", options->quiet, "no progress bar and no summary line on stderr");
   add_schedule_flags(cmd, options->schedule);
+  add_precision_flag(cmd, options->precision);
   cmd->callback([options] { run_eval(*options); });
 }
 

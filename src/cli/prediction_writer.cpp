@@ -123,4 +123,30 @@ void PredictionWriter::write(const InputLine& line, const Encoding& encoding, co
   }
 }
 
+void PredictionWriter::write_error(const InputLine& line, const std::string& message) {
+  switch (format_) {
+    case OutputFormat::Text: {
+      std::string flat = message;  // one output line per input line: no tabs or line breaks
+      std::replace_if(
+          flat.begin(), flat.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
+      out_ << "error: " << flat << '\n';
+      break;
+    }
+    case OutputFormat::Jsonl: {
+      nlohmann::ordered_json row;
+      if (name_sources_) row["file"] = line.source;
+      row["line"] = line.number;
+      row["error"] = message;
+      out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+      break;
+    }
+    case OutputFormat::Tsv:
+      out_ << line.source << '\t' << line.number << '\t';
+      if (head_.kind == HeadKind::Classification)
+        for (size_t i = 0; i < head_.labels.size(); ++i) out_ << '\t';
+      out_ << '\n';
+      break;
+  }
+}
+
 }  // namespace fcabert::cli

@@ -27,6 +27,11 @@ class PredictionWriter {
   PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head, const Tokenizer& tokenizer,
                    bool name_sources, bool explain);
   void write(const InputLine& line, const Encoding& encoding, const Prediction& prediction);
+  // The row of an input line skipped by classify --skip-bad-rows, so that output rows stay
+  // one per input line: text "error: MESSAGE" (no tab, unlike every result row),
+  // jsonl {"line":N,"error":"MESSAGE"} (no "label"), tsv FILE, LINE and empty columns.
+  // `message` names FILE:LINE and the problem (the same text as the warning on stderr).
+  void write_error(const InputLine& line, const std::string& message);
   void flush() { out_.flush(); }
 
  private:

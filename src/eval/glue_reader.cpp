@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -96,7 +97,8 @@ bool parse_score(std::string_view text, double& value) {
   char* end = nullptr;
   errno = 0;
   value = std::strtod(copy.c_str(), &end);
-  return errno == 0 && end == copy.c_str() + copy.size();
+  // "nan" and "inf" parse but are no gold score: they would turn every metric into NaN.
+  return errno == 0 && end == copy.c_str() + copy.size() && std::isfinite(value);
 }
 
 }  // namespace
@@ -163,7 +165,7 @@ Split parse_split(Task task, const std::string& text, const std::string& path, c
       if (info.text_b >= 0) example.text_b = std::string(columns[static_cast<size_t>(info.text_b)]);
       if (info.regression) {
         if (!parse_score(label, example.score))
-          problem = "the score '" + std::string(label) + "' is not a number";
+          problem = "the score '" + std::string(label) + "' is not a finite number";
       } else {
         const auto found = std::find(info.raw_labels.begin(), info.raw_labels.end(), label);
         if (found == info.raw_labels.end()) {

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "format/errors.h"
+#include "format/json_limits.h"
 
 namespace fcabert::format {
 namespace {
@@ -57,11 +58,13 @@ nlohmann::json parse_header_json(const std::string& path, std::string_view text)
         duplicate = std::move(key);
       }
     }
-    return true;
   };
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(text.begin(), text.end(), watch_keys);
+    json = parse_bounded<nlohmann::json>(text, watch_keys);
+  } catch (const JsonTooDeep&) {
+    throw file_error(path, "header JSON is nested more than " + std::to_string(kMaxJsonDepth) +
+                               " levels deep; the file is corrupt or not a model file");
   } catch (const nlohmann::json::parse_error& e) {
     throw file_error(path, "header is not valid JSON near byte offset " +
                                std::to_string(kHeaderLengthBytes + e.byte) + ": " + e.what() +
@@ -114,7 +117,7 @@ int64_t checked_dimension(const std::string& path, const std::string& name, cons
     return value;
   }
   throw tensor_error(path, name,
-                     "shape dimension " + dim.dump() + " is not an integer; the header is corrupt; " +
+                     "shape dimension " + brief(dim) + " is not an integer; the header is corrupt; " +
                          std::string(kReconvertHint));
 }
 

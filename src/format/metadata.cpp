@@ -10,6 +10,7 @@
 #include "fcabert/model_file.h"
 #include "format/errors.h"
 #include "format/header.h"
+#include "format/json_limits.h"
 
 namespace fcabert::format {
 namespace {
@@ -34,7 +35,7 @@ class Section {
     const auto& value = field(name);
     if (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()})
       throw error("\"" + name + "\" is out of range");
-    if (!value.is_number_integer()) throw error("\"" + name + "\" must be an integer, got " + value.dump());
+    if (!value.is_number_integer()) throw error("\"" + name + "\" must be an integer, got " + brief(value));
     return value.get<int64_t>();
   }
 
@@ -46,26 +47,26 @@ class Section {
 
   double number(const std::string& name) const {
     const auto& value = field(name);
-    if (!value.is_number()) throw error("\"" + name + "\" must be a number, got " + value.dump());
+    if (!value.is_number()) throw error("\"" + name + "\" must be a number, got " + brief(value));
     return value.get<double>();
   }
 
   bool boolean(const std::string& name) const {
     const auto& value = field(name);
-    if (!value.is_boolean()) throw error("\"" + name + "\" must be true or false, got " + value.dump());
+    if (!value.is_boolean()) throw error("\"" + name + "\" must be true or false, got " + brief(value));
     return value.get<bool>();
   }
 
   std::optional<bool> optional_boolean(const std::string& name) const {
     const auto& value = field(name);
     if (value.is_null()) return std::nullopt;
-    if (!value.is_boolean()) throw error("\"" + name + "\" must be true, false or null, got " + value.dump());
+    if (!value.is_boolean()) throw error("\"" + name + "\" must be true, false or null, got " + brief(value));
     return value.get<bool>();
   }
 
   std::string string(const std::string& name) const {
     const auto& value = field(name);
-    if (!value.is_string()) throw error("\"" + name + "\" must be a string, got " + value.dump());
+    if (!value.is_string()) throw error("\"" + name + "\" must be a string, got " + brief(value));
     return value.get<std::string>();
   }
 
@@ -77,7 +78,7 @@ class Section {
     for (const auto& item : value) {
       if (!item.is_string())
         throw error("\"" + name + "\"[" + std::to_string(result.size()) + "] must be a string, got " +
-                    item.dump());
+                    brief(item));
       result.push_back(item.get<std::string>());
     }
     return result;
@@ -90,7 +91,7 @@ class Section {
     for (const auto& item : value) {
       if (!item.is_number())
         throw error("\"" + name + "\"[" + std::to_string(result.size()) + "] must be a number, got " +
-                    item.dump());
+                    brief(item));
       result.push_back(item.get<double>());
     }
     return result;
@@ -153,7 +154,10 @@ Section parse_section(const std::string& path, const nlohmann::json& metadata, c
   const std::string text = metadata_string(path, metadata, key);
   nlohmann::json object;
   try {
-    object = nlohmann::json::parse(text);
+    object = parse_bounded<nlohmann::json>(text);
+  } catch (const JsonTooDeep&) {
+    throw file_error(path, "metadata \"" + key + "\" is nested more than " + std::to_string(kMaxJsonDepth) +
+                               " levels deep; " + kReconvertHint);
   } catch (const nlohmann::json::parse_error& e) {
     throw file_error(path,
                      "metadata \"" + key + "\" is not valid JSON (" + e.what() + "); " + kReconvertHint);
@@ -274,7 +278,15 @@ FcaSchedule parse_fca(const Section& section, int64_t num_layers) {
 
 std::string parse_provenance(const std::string& path, const nlohmann::json& metadata) {
   const std::string text = metadata_string(path, metadata, "provenance");
-  const auto parsed = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  nlohmann::ordered_json parsed;
+  try {
+    parsed = parse_bounded<nlohmann::ordered_json>(text);
+  } catch (const JsonTooDeep&) {
+    throw file_error(path, "metadata \"provenance\" is nested more than " + std::to_string(kMaxJsonDepth) +
+                               " levels deep; " + kReconvertHint);
+  } catch (const nlohmann::json::parse_error&) {
+    // not an object: refused below
+  }
   if (!parsed.is_object())
     throw file_error(path, "metadata \"provenance\" is not a JSON object; " + std::string(kReconvertHint));
   return parsed.dump();

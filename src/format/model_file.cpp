@@ -10,6 +10,7 @@
 #include "format/header.h"
 #include "format/mapped_file.h"
 #include "format/metadata.h"
+#include "format/validate.h"
 
 namespace fcabert {
 
@@ -40,6 +41,13 @@ std::string geometry(const ModelInfo& info) {
 void check_expected_tensors(const std::string& path, const ModelInfo& info,
                             const std::vector<TensorInfo>& tensors,
                             const std::unordered_map<std::string, size_t>& index) {
+  // expected_tensors makes 16 specs per layer: bound the layer count by what the file holds
+  // first, so that a corrupt "num_layers": 1000000000000 is refused instead of allocated.
+  if (static_cast<uint64_t>(info.bert.num_layers) > tensors.size() / 16)
+    throw file_error(path, "metadata \"config\": num_layers " + std::to_string(info.bert.num_layers) +
+                               " needs 16 tensors per layer, but the file has only " +
+                               std::to_string(tensors.size()) +
+                               "; the file is incomplete or its metadata is corrupt; " + kReconvertHint);
   const auto specs = expected_tensors(info.bert, static_cast<int64_t>(info.head.labels.size()));
   std::unordered_map<std::string, size_t> expected;
   size_t missing = 0;
@@ -88,20 +96,34 @@ int64_t TensorInfo::numel() const {
   return count;
 }
 
-ModelFile ModelFile::open(const std::string& path) {
-  auto impl = std::make_unique<Impl>();
-  impl->path = path;
+namespace format {
+
+ValidatedModel validate_model_bytes(const std::string& path, const uint8_t* bytes, uint64_t size) {
+  ValidatedModel model;
   try {
-    impl->mapping = format::MappedFile::open(path);
-    const format::Header header = format::read_header(path, impl->mapping.data(), impl->mapping.size());
-    impl->data_start = header.data_start;
-    impl->info = format::parse_metadata(path, header.json);
-    impl->tensors = format::read_tensor_table(path, header);
-    impl->index = index_by_name(impl->tensors);
-    check_expected_tensors(path, impl->info, impl->tensors, impl->index);
+    const Header header = read_header(path, bytes, size);
+    model.data_start = header.data_start;
+    model.info = parse_metadata(path, header.json);
+    model.tensors = read_tensor_table(path, header);
+    check_expected_tensors(path, model.info, model.tensors, index_by_name(model.tensors));
   } catch (const nlohmann::json::exception& e) {  // a check this reader forgot: still a clean error
     throw file_error(path, std::string("malformed header: ") + e.what() + "; " + kReconvertHint);
   }
+  return model;
+}
+
+}  // namespace format
+
+ModelFile ModelFile::open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->mapping = format::MappedFile::open(path);
+  format::ValidatedModel model =
+      format::validate_model_bytes(path, impl->mapping.data(), impl->mapping.size());
+  impl->data_start = model.data_start;
+  impl->info = std::move(model.info);
+  impl->tensors = std::move(model.tensors);
+  impl->index = index_by_name(impl->tensors);
   return ModelFile(std::move(impl));
 }
 

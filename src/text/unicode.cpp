@@ -225,7 +225,7 @@ void strip_accents(const Cp* in, size_t n, std::vector<Cp>& out) {
   decompose(in, n, out);
   canonical_order(out);  // only matters for non-Mn marks with a combining class (some Mc)
   const int mn = category_code('M', 'n');
-  out.erase(std::remove_if(out.begin(), out.end(), [mn](Cp cp) { return cp >= 0x300 && category(cp) == mn; }),
+  out.erase(std::remove_if(out.begin(), out.end(), [&](Cp cp) { return cp >= 0x300 && category(cp) == mn; }),
             out.end());
 }
 

@@ -114,6 +114,44 @@ TEST(GlueReader, BadLabelMessage) {
   EXPECT_THROW(parse_split(Task::STSB, "h\n1\t2\t3\t4\t5\t6\t7\ta\tb\tfive\n", "s.tsv"), Error);
 }
 
+// Hostile rows (docs/ROBUSTNESS.md): scores that strtod accepts but that are no gold score,
+// rows of nothing but tabs, a 1 MB cell, NUL bytes; each is refused or read, never a crash.
+TEST(GlueReader, NonFiniteScoresAreBadRows) {
+  for (const char* score : {"nan", "NaN", "inf", "-inf", "infinity", "1e999"}) {
+    const std::string text = std::string("h\n1\t2\t3\t4\t5\t6\t7\ta\tb\t") + score + "\n";
+    try {
+      parse_split(Task::STSB, text, "s.tsv");
+      ADD_FAILURE() << score << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("s.tsv:2: the score '" + std::string(score) +
+                                           "' is not a finite number"),
+                std::string::npos)
+          << e.what();
+    }
+    ReadOptions skip;
+    skip.skip_bad_rows = true;
+    const Split split = parse_split(Task::STSB, text + "1\t2\t3\t4\t5\t6\t7\ta\tb\t4.5\n", "s.tsv", skip);
+    EXPECT_EQ(split.skipped, 1) << score;
+    ASSERT_EQ(split.examples.size(), 1u);
+    EXPECT_EQ(split.examples[0].score, 4.5);
+  }
+}
+
+TEST(GlueReader, DegenerateRows) {
+  ReadOptions skip;
+  skip.skip_bad_rows = true;
+  const std::string big(1 << 20, 'x');
+  const Split split = parse_split(
+      Task::SST2,
+      std::string("sentence\tlabel\n\t\t\t\n\n") + big + "\t1\n" + std::string("a\0b", 3) + "\t0\n\t",
+      "d.tsv", skip);
+  ASSERT_EQ(split.examples.size(), 2u);
+  EXPECT_EQ(split.examples[0].text_a.size(), big.size());
+  EXPECT_EQ(split.examples[0].line, 4);
+  EXPECT_EQ(split.examples[1].text_a, std::string("a\0b", 3));
+  EXPECT_EQ(split.skipped, 3);  // "\t\t\t" (label ''), "" (one column), "\t" (label '')
+}
+
 TEST(GlueReader, BomCrAndMissingFinalNewline) {
   const Split split = parse_split(Task::SST2, "\xEF\xBB\xBFsentence\tlabel\r\nok \t1\r\nbad \t0", "m.tsv");
   ASSERT_EQ(split.examples.size(), 2u);

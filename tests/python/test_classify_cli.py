@@ -66,10 +66,11 @@ def test_last_line_without_newline_is_classified(fcabert_bin, tmp_path):
     assert len(run_fcabert(fcabert_bin, "classify", "-q", str(path)).stdout.splitlines()) == 2
 
 
-def test_invalid_utf8_names_the_line_and_keeps_earlier_results(fcabert_bin, tmp_path):
+@pytest.mark.parametrize("batch_size", ["1", "32"])  # 32: the bad line is in the batch of lines 1 and 2
+def test_invalid_utf8_names_the_line_and_keeps_earlier_results(fcabert_bin, tmp_path, batch_size):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"good movie\nfine film\nbad \xff\xfe bytes\nnever reached\n")
-    result = run_fcabert(fcabert_bin, "classify", "-q", "--batch-size", "1", str(path), check=False)
+    result = run_fcabert(fcabert_bin, "classify", "-q", "--batch-size", batch_size, str(path), check=False)
     assert result.returncode == 1
     assert f"{path}:3:" in result.stderr and "UTF-8" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,123 @@
+#include "cli/output_file.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "fcabert/error.h"
+
+namespace fcabert::cli {
+namespace {
+
+// The temporaries a signal handler must remove. Fixed storage: the handler may only touch
+// memory that is never reallocated, and may only call async-signal-safe functions (unlink,
+// _exit). A slot is filled before it is published (`used`) and unpublished before reuse.
+constexpr size_t kSlots = 16;
+constexpr size_t kPathBytes = 4096;
+struct Slot {
+  std::atomic<bool> used{false};
+  char path[kPathBytes] = {};
+};
+std::array<Slot, kSlots> slots;
+std::mutex slots_mutex;  // between threads registering files; never taken by the handler
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler reads the flags");
+
+extern "C" void remove_temporaries_and_exit(int signal_number) {
+  for (Slot& slot : slots)
+    if (slot.used.load()) ::unlink(slot.path);
+  ::_exit(128 + signal_number);
+}
+
+void install_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action {};
+    action.sa_handler = remove_temporaries_and_exit;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+  });
+}
+
+int register_temporary(const std::string& path) {
+  if (path.size() >= kPathBytes) return -1;  // not removable on a signal; still removed on errors
+  std::lock_guard<std::mutex> lock(slots_mutex);
+  for (size_t i = 0; i < kSlots; ++i) {
+    if (slots[i].used.load()) continue;
+    std::memcpy(slots[i].path, path.c_str(), path.size() + 1);
+    slots[i].used.store(true);
+    return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void unregister_temporary(int slot) {
+  if (slot < 0) return;
+  std::lock_guard<std::mutex> lock(slots_mutex);
+  slots[static_cast<size_t>(slot)].used.store(false);
+}
+
+std::string temporary_for(const std::string& path) {
+  const std::filesystem::path target(path);
+  const std::string name = "." + target.filename().string() + ".tmp-" + std::to_string(::getpid());
+  return (target.parent_path() / name).string();
+}
+
+}  // namespace
+
+OutputFile::OutputFile(std::string path) : path_(std::move(path)), temporary_(temporary_for(path_)) {
+  if (path_.empty()) throw Error("the output file name is empty");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path_, ec)) throw Error(path_ + ": cannot write: it is a directory");
+  install_handlers();
+  slot_ = register_temporary(temporary_);  // before the file exists: a signal may come any time
+  out_.open(temporary_, std::ios::binary | std::ios::trunc);
+  if (!out_) {
+    unregister_temporary(slot_);
+    throw Error(path_ + ": cannot write (could not create the temporary " + temporary_ +
+                "; does the directory exist and is it writable?)");
+  }
+  open_ = true;
+}
+
+OutputFile::~OutputFile() { discard(); }
+
+void OutputFile::discard() noexcept {
+  if (!open_) return;
+  open_ = false;
+  out_.close();
+  std::error_code ignored;
+  std::filesystem::remove(temporary_, ignored);
+  unregister_temporary(slot_);
+}
+
+void OutputFile::commit() {
+  if (!open_) throw Error(path_ + ": internal error: the output was already closed");
+  out_.flush();
+  out_.close();
+  if (!out_) {
+    discard();
+    throw Error(path_ + ": write error (disk full?); nothing was written to " + path_);
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary_, path_, error);
+  if (error) {
+    discard();
+    throw Error(path_ + ": cannot write (renaming " + temporary_ + " failed: " + error.message() + ")");
+  }
+  open_ = false;
+  unregister_temporary(slot_);
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  OutputFile file(path);
+  file.stream() << content;
+  file.commit();
+}
+
+}  // namespace fcabert::cli
