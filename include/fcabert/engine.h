@@ -1,9 +1,27 @@
 #pragma once
 // Loading a model and running it on packed, ragged batches (no padding, DESIGN §3).
 //
-// Thread safety: a loaded Model is immutable and may be shared by any number of threads;
-// each thread runs its own Session (a Session owns its scratch buffers and is not
-// thread-safe itself).
+// Thread-safety contract (tested in tests/cpp/test_model_determinism.cpp and
+// test_model_end_to_end.cpp):
+// - Model::load may be called from any thread. A loaded Model is immutable: every member
+//   is const and nothing in it changes after load (weights, oneDNN primitives, tokenizer),
+//   so one shared_ptr<const Model> may be used by any number of threads at once, and the
+//   Model lives as long as the last Session holding it.
+// - A Tokenizer (Model::tokenizer()) is immutable too: encode / encode_pair / tokenize may
+//   run concurrently on one Tokenizer.
+// - A Session is NOT thread-safe: it owns its scratch buffers, oneDNN stream and scratchpad.
+//   Use one Session per thread (any number of Sessions per Model, each with its own
+//   SessionOptions, e.g. dense and FCA side by side). Moving a Session to another thread
+//   between calls is fine; calling it from two threads at once is not.
+// - Results are deterministic: the same Encoding gives the same Prediction whatever the
+//   batch it is in (size, order, neighbours), the Session, the thread running it and
+//   LoadOptions::threads (1 or 2 tested). The only allowed difference is oneDNN's GEMM
+//   blocking for other row counts or thread counts, bounded by 1e-6 on logits; labels and
+//   FCA traces are identical.
+// - Each concurrent Session starts its own OpenMP team of LoadOptions::threads threads
+//   (more Sessions than cores / threads oversubscribe the machine). Do not call Session::run
+//   from inside an OpenMP parallel region. Errors are exceptions (fcabert::Error) thrown to
+//   the calling thread only; a Session that threw stays usable.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,8 +34,19 @@
 
 namespace fcabert {
 
+// The arithmetic of the encoder's matrix products. kBf16 stores the encoder weights as bf16
+// (rounded once at load) and rounds each GEMM's input to bf16, accumulating in fp32;
+// attention, LayerNorm, GELU, the pooler and the classifier stay fp32. It needs a CPU with
+// AVX512_BF16 (or AMX) to be faster; elsewhere oneDNN may refuse it (an Error at load).
+enum class Precision { kFp32, kBf16 };
+
+// "fp32" / "bf16", and back (throws fcabert::Error for any other name).
+const char* precision_name(Precision precision);
+Precision parse_precision(const std::string& name);
+
 struct LoadOptions {
   int threads = 2;  // also given to oneDNN / OpenMP
+  Precision precision = Precision::kFp32;
 };
 
 // The versions of the libraries doing the arithmetic, e.g. "oneDNN 2.6.3", for reports.

@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "cli/line_encoding.h"
 #include "cli/line_reader.h"
+#include "cli/precision_option.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
 #include "cli/svg_chart.h"
@@ -46,7 +47,8 @@ struct ProfileOptions {
   std::optional<int64_t> synthetic_count;
   int64_t batch_size = 32;
   int threads = 2;
-  int64_t max_len = 0;  // 0 = the model's default
+  std::string precision = "fp32";  // --precision
+  int64_t max_len = 0;             // 0 = the model's default
   int repeat = 3;
   int64_t limit = 0;  // 0 = every line
   bool json = false;
@@ -564,7 +566,8 @@ void run_profile(const ProfileOptions& options) {
   if (!options.synthetic_length)
     reader.emplace(std::vector<std::string>{options.input});  // checks the file first
 
-  std::shared_ptr<const Model> model = Model::load(options.model, LoadOptions{options.threads});
+  std::shared_ptr<const Model> model =
+      Model::load(options.model, load_options(options.threads, options.precision));
   const ModelInfo& info = model->info();
   const std::optional<FcaSchedule> resolved = resolve_schedule(options.schedule, info);
   if (options.padded_length && (*options.padded_length < minimum_length(info) ||
@@ -681,6 +684,7 @@ void register_profile(CLI::App& app) {
                   "write an SVG chart of FLOPs and ms per layer, dense vs FCA, to FILE");
   cmd->add_flag("-q,--quiet", options->quiet, "no progress bar and no summary line on stderr");
   add_schedule_flags(cmd, options->schedule);
+  add_precision_flag(cmd, options->precision);
   cmd->callback([options] { run_profile(*options); });
 }
 

@@ -8,13 +8,12 @@ namespace fcabert::kernels {
 
 void gelu_erf(float* x, int64_t count) {
   constexpr float kInvSqrt2 = 0.70710678118654752440f;
-#pragma omp parallel for schedule(static) if (worth_parallel(count))
-  for (int64_t i = 0; i < count; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * kInvSqrt2));
+  parallel_for(count, worth_parallel(count),
+               [=](int64_t i) { x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * kInvSqrt2)); });
 }
 
 void tanh_inplace(float* x, int64_t count) {
-#pragma omp parallel for schedule(static) if (worth_parallel(count))
-  for (int64_t i = 0; i < count; ++i) x[i] = std::tanh(x[i]);
+  parallel_for(count, worth_parallel(count), [=](int64_t i) { x[i] = std::tanh(x[i]); });
 }
 
 }  // namespace fcabert::kernels

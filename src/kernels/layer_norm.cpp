@@ -31,8 +31,8 @@ void layer_norm_row(const float* in, float* out, int64_t dim, const float* gamma
 }
 
 void layer_norm(float* x, int64_t rows, int64_t dim, const float* gamma, const float* beta, float eps) {
-#pragma omp parallel for schedule(static) if (worth_parallel(rows * dim))
-  for (int64_t r = 0; r < rows; ++r) layer_norm_row(x + r * dim, x + r * dim, dim, gamma, beta, eps);
+  parallel_for(rows, worth_parallel(rows * dim),
+               [=](int64_t r) { layer_norm_row(x + r * dim, x + r * dim, dim, gamma, beta, eps); });
 }
 
 }  // namespace fcabert::kernels

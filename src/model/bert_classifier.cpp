@@ -37,11 +37,11 @@ void require(bool ok, const std::string& message) {
 }
 
 std::vector<EncoderLayer> bind_layers(const dnnl::engine& engine, const WeightSource& weights,
-                                      const BertConfig& config) {
+                                      const BertConfig& config, kernels::MatmulPrecision precision) {
   std::vector<EncoderLayer> layers;
   layers.reserve(static_cast<size_t>(config.num_layers));
   for (int64_t l = 0; l < config.num_layers; ++l) {
-    layers.emplace_back(engine, weights, "bert.encoder.layer." + std::to_string(l) + ".", config);
+    layers.emplace_back(engine, weights, "bert.encoder.layer." + std::to_string(l) + ".", config, precision);
   }
   return layers;
 }
@@ -73,13 +73,14 @@ void check_supported(const BertConfig& config, const HeadConfig& head) {
 }
 
 BertClassifier::BertClassifier(const BertConfig& config, const HeadConfig& head, const WeightSource& weights,
-                               int threads)
+                               int threads, kernels::MatmulPrecision precision)
     : config_(checked(config, head, threads)),
       head_(head),
       threads_(threads),
+      precision_(precision),
       engine_(dnnl::engine::kind::cpu, 0),
       embeddings_(weights, "bert.embeddings.", config),
-      layers_(bind_layers(engine_, weights, config)),
+      layers_(bind_layers(engine_, weights, config, precision)),
       pooler_(engine_, weights, "bert.pooler.", config),
       classifier_(engine_, weights, "classifier.", config.hidden_size,
                   static_cast<int64_t>(head.labels.size())) {}
@@ -92,6 +93,7 @@ WorkspaceSpec BertClassifier::workspace_spec() const {
   spec.num_labels = classifier_.num_labels();
   spec.num_layers = config_.num_layers;
   spec.threads = threads_;
+  spec.bf16_matmuls = precision_ == kernels::MatmulPrecision::kBf16;
   spec.dnnl_scratchpad_bytes = std::max(pooler_.scratchpad_bytes(), classifier_.scratchpad_bytes());
   for (const EncoderLayer& layer : layers_) {
     spec.dnnl_scratchpad_bytes = std::max(spec.dnnl_scratchpad_bytes, layer.scratchpad_bytes());
@@ -203,8 +205,7 @@ void BertClassifier::reduce_layer(int64_t layer, const FcaSchedule& schedule, bo
   const int threads =
       sequences > 1 && kernels::worth_parallel(offsets.back() * d) ? static_cast<int>(fca.plans.size()) : 1;
   std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-  for (int64_t s = 0; s < sequences; ++s) {
+  const auto reduce_one = [&](int64_t s) {
     try {
       const int64_t first = offsets[s], n = offsets[s + 1] - first;
       const float* rows = in + first * d;
@@ -213,7 +214,7 @@ void BertClassifier::reduce_layer(int64_t layer, const FcaSchedule& schedule, bo
       if (!shape.reduce) {
         std::memcpy(dst, rows, static_cast<size_t>(n * d) * sizeof(float));
         if (explain) fca.kept[s][layer] = fca.identities[s];
-        continue;
+        return;
       }
       fca::ReductionPlan& plan = fca.plans[static_cast<size_t>(omp_get_thread_num())];
       double* scores = fca.scores() + first;
@@ -232,6 +233,13 @@ void BertClassifier::reduce_layer(int64_t layer, const FcaSchedule& schedule, bo
 #pragma omp critical(fcabert_reduce_failure)
       if (!failure) failure = std::current_exception();
     }
+  };
+  // A serial run opens no parallel region at all (a serialized one makes libgomp allocate).
+  if (threads > 1) {
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+    for (int64_t s = 0; s < sequences; ++s) reduce_one(s);
+  } else {
+    for (int64_t s = 0; s < sequences; ++s) reduce_one(s);
   }
   if (failure) std::rethrow_exception(failure);
 }

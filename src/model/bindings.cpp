@@ -14,14 +14,16 @@ LayerNormWeights bind_layer_norm(const WeightSource& weights, const std::string&
 }
 
 kernels::Linear bind_linear(const dnnl::engine& engine, const WeightSource& weights,
-                            const std::string& prefix, int64_t in, int64_t out, kernels::Epilogue epilogue) {
+                            const std::string& prefix, int64_t in, int64_t out, kernels::Epilogue epilogue,
+                            kernels::MatmulPrecision precision) {
   const std::vector<float> weight = weights.read(prefix + "weight", {out, in});
   const std::vector<float> bias = weights.read(prefix + "bias", {out});
-  return kernels::Linear(engine, weight.data(), bias.data(), in, out, epilogue);
+  return kernels::Linear(engine, weight.data(), bias.data(), in, out, epilogue, precision);
 }
 
 kernels::Linear bind_stacked_linear(const dnnl::engine& engine, const WeightSource& weights,
-                                    const std::vector<std::string>& prefixes, int64_t in, int64_t out_each) {
+                                    const std::vector<std::string>& prefixes, int64_t in, int64_t out_each,
+                                    kernels::MatmulPrecision precision) {
   // Rows of an [out, in] weight are output features, so stacking row blocks stacks outputs.
   std::vector<float> weight, bias;
   weight.reserve(prefixes.size() * out_each * in);
@@ -33,7 +35,7 @@ kernels::Linear bind_stacked_linear(const dnnl::engine& engine, const WeightSour
     bias.insert(bias.end(), b.begin(), b.end());
   }
   const int64_t out = static_cast<int64_t>(prefixes.size()) * out_each;
-  return kernels::Linear(engine, weight.data(), bias.data(), in, out);
+  return kernels::Linear(engine, weight.data(), bias.data(), in, out, kernels::Epilogue::kNone, precision);
 }
 
 }  // namespace fcabert::model

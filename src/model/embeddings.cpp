@@ -18,8 +18,7 @@ void Embeddings::forward(const PackedBatch& batch, float* hidden) const {
   const int64_t d = hidden_size_;
   const int64_t tokens = batch.tokens();
   // One pass per token: the sum is normalised while the row is still in cache.
-#pragma omp parallel for schedule(static) if (kernels::worth_parallel(tokens * d))
-  for (int64_t t = 0; t < tokens; ++t) {
+  kernels::parallel_for(tokens, kernels::worth_parallel(tokens * d), [&](int64_t t) {
     const float* word = word_.data() + static_cast<int64_t>(batch.ids[t]) * d;
     const float* position = position_.data() + static_cast<int64_t>(batch.positions[t]) * d;
     const float* type = token_type_.data() + static_cast<int64_t>(batch.type_ids[t]) * d;
@@ -27,7 +26,7 @@ void Embeddings::forward(const PackedBatch& batch, float* hidden) const {
 #pragma omp simd
     for (int64_t i = 0; i < d; ++i) row[i] = word[i] + position[i] + type[i];
     kernels::layer_norm_row(row, row, d, norm_.gamma.data(), norm_.beta.data(), norm_.eps);
-  }
+  });
 }
 
 }  // namespace fcabert::model

@@ -7,20 +7,20 @@ namespace fcabert::model {
 using kernels::Epilogue;
 
 EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
-                           const BertConfig& config)
+                           const BertConfig& config, kernels::MatmulPrecision precision)
     : shape_{config.num_heads, config.hidden_size / config.num_heads},
       qkv_(bind_stacked_linear(engine, weights,
                                {prefix + "attention.self.query.", prefix + "attention.self.key.",
                                 prefix + "attention.self.value."},
-                               config.hidden_size, config.hidden_size)),
+                               config.hidden_size, config.hidden_size, precision)),
       attn_output_(bind_linear(engine, weights, prefix + "attention.output.dense.", config.hidden_size,
-                               config.hidden_size, Epilogue::kAccumulate)),
+                               config.hidden_size, Epilogue::kAccumulate, precision)),
       attn_norm_(bind_layer_norm(weights, prefix + "attention.output.LayerNorm.", config.hidden_size,
                                  config.layer_norm_eps)),
       intermediate_(bind_linear(engine, weights, prefix + "intermediate.dense.", config.hidden_size,
-                                config.intermediate_size, Epilogue::kGeluErf)),
+                                config.intermediate_size, Epilogue::kGeluErf, precision)),
       output_(bind_linear(engine, weights, prefix + "output.dense.", config.intermediate_size,
-                          config.hidden_size, Epilogue::kAccumulate)),
+                          config.hidden_size, Epilogue::kAccumulate, precision)),
       output_norm_(bind_layer_norm(weights, prefix + "output.LayerNorm.", config.hidden_size,
                                    config.layer_norm_eps)) {}
 
@@ -28,18 +28,20 @@ void EncoderLayer::attention_block(const std::vector<int64_t>& offsets, float* x
                                    const kernels::AttentionExtras& extras) const {
   const int64_t rows = offsets.empty() ? 0 : offsets.back();
   void* scratchpad = ws.dnnl_scratchpad();
-  qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad);
+  uint16_t* x_bf16 = ws.matmul_input_bf16();  // null unless the model runs bf16
+  qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad, x_bf16);
   kernels::multi_head_attention(ws.qkv(), offsets, shape_, ws.context(), ws.attention, extras);
   // x still holds the layer input, so the output projection adds straight into it: x is
   // now context W_o^T + b_o + x, the residual sum, without a separate pass.
-  attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad);
+  attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad, x_bf16);
   attn_norm_.apply(x, rows);
 }
 
 void EncoderLayer::feed_forward_block(int64_t rows, float* x, Workspace& ws) const {
   void* scratchpad = ws.dnnl_scratchpad();
-  intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad);
-  output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad);  // adds the residual
+  uint16_t* x_bf16 = ws.matmul_input_bf16();
+  intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad, x_bf16);
+  output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad, x_bf16);  // adds the residual
   output_norm_.apply(x, rows);
 }
 

@@ -24,8 +24,10 @@ class EncoderLayer {
   // "<prefix>attention.output.LayerNorm.", "<prefix>intermediate.dense.",
   // "<prefix>output.dense." and "<prefix>output.LayerNorm." (prefix e.g.
   // "bert.encoder.layer.3.").
+  // `precision` is that of the four GEMMs (attention, LayerNorm and GELU stay fp32).
   EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
-               const BertConfig& config);
+               const BertConfig& config,
+               kernels::MatmulPrecision precision = kernels::MatmulPrecision::kFp32);
 
   // x[T, d] in place, sequences delimited by `offsets` (T = offsets.back()). `extras` asks the
   // attention kernel for per-token attention statistics (FCA scoring); none by default.

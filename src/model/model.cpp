@@ -16,8 +16,17 @@ namespace fcabert {
 
 std::string backend_version() {
   const dnnl_version_t* v = dnnl_version();
-  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch);
 }
+const char* precision_name(Precision precision) { return precision == Precision::kBf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::kFp32;
+  if (name == "bf16") return Precision::kBf16;
+  throw Error("unknown precision \"" + name + "\": use fp32 or bf16");
+}
+
 namespace model {
 
 LoadedModel::LoadedModel(std::string path, ModelInfo info, Tokenizer tokenizer, LoadOptions options,
@@ -51,12 +60,15 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
   }
   Tokenizer tokenizer(info.tokenizer);
   auto network = std::make_unique<const model::BertClassifier>(
-      info.bert, info.head, model::ModelFileWeights(file), options.threads);
+      info.bert, info.head, model::ModelFileWeights(file), options.threads,
+      options.precision == Precision::kBf16 ? kernels::MatmulPrecision::kBf16
+                                            : kernels::MatmulPrecision::kFp32);
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  spdlog::debug("loaded {} ({} layers, hidden {}, {} labels, {} threads) in {:.0f} ms", path,
-                info.bert.num_layers, info.bert.hidden_size, info.head.labels.size(), options.threads, ms);
+  spdlog::debug("loaded {} ({} layers, hidden {}, {} labels, {} threads, {}) in {:.0f} ms", path,
+                info.bert.num_layers, info.bert.hidden_size, info.head.labels.size(), options.threads,
+                precision_name(options.precision), ms);
   return std::make_shared<const model::LoadedModel>(path, info, std::move(tokenizer), options,
                                                     std::move(network));
 }

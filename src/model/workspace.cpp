@@ -53,6 +53,7 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
   cls_.reserve(b * spec_.hidden);
   pooled_.reserve(b * spec_.hidden);
   logits_.reserve(b * spec_.num_labels);
+  if (spec_.bf16_matmuls) matmul_input_bf16_.reserve(t * std::max(spec_.hidden, spec_.intermediate));
   attention.reserve(spec_.threads, longest, spec_.hidden / spec_.num_heads);
   // The per-layer row counts are recorded for the traces on the dense path too.
   fca.offsets.reserve(b + 1);
@@ -67,7 +68,7 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
 size_t Workspace::reserved_bytes() const {
   return hidden_.bytes() + qkv_.bytes() + context_.bytes() + intermediate_.bytes() + cls_.bytes() +
          pooled_.bytes() + logits_.bytes() + attention.bytes() + dnnl_scratchpad_.bytes() +
-         fca.reserved_bytes();
+         matmul_input_bf16_.bytes() + fca.reserved_bytes();
 }
 
 }  // namespace fcabert::model

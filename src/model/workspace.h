@@ -23,6 +23,7 @@ struct WorkspaceSpec {
   int64_t num_layers = 0;
   int threads = 1;
   size_t dnnl_scratchpad_bytes = 0;  // the largest any of the model's primitives asks for
+  bool bf16_matmuls = false;         // GEMM inputs are converted to bf16 (matmul_input_bf16)
 };
 
 // What the FCA step needs besides the dense buffers (reserved only when a run uses FCA, so
@@ -76,6 +77,8 @@ class Workspace {
   float* pooled() { return pooled_.data(); }              // [B, d]   pooler output
   float* logits() { return logits_.data(); }              // [B, labels]
   void* dnnl_scratchpad() { return dnnl_scratchpad_.data(); }
+  // [T, max(d, f)] bf16: a GEMM's input rounded to bf16 (null unless spec().bf16_matmuls).
+  uint16_t* matmul_input_bf16() { return matmul_input_bf16_.data(); }
 
   const WorkspaceSpec& spec() const { return spec_; }
   size_t reserved_bytes() const;
@@ -84,6 +87,7 @@ class Workspace {
   WorkspaceSpec spec_;
   kernels::GrowBuffer<float> hidden_, qkv_, context_, intermediate_, cls_, pooled_, logits_;
   kernels::GrowBuffer<unsigned char> dnnl_scratchpad_;
+  kernels::GrowBuffer<uint16_t> matmul_input_bf16_;
 };
 
 }  // namespace fcabert::model

@@ -1,0 +1,141 @@
+// The bf16 matmul path (MatmulPrecision::kBf16) against a naive double-precision GEMM.
+//
+// Tolerances (K = in_features, S = bias + sum_k |x_k w_k| (+ |residual|)):
+// - against the double GEMM of the bf16-rounded x and W (what the primitive multiplies):
+//   |y - ref| <= 1e-5 * S + 1e-6, fp32 accumulation only, as for the fp32 path;
+// - against the double GEMM of the unrounded fp32 x and W: rounding each of x and W to bf16
+//   (8 significant bits, relative error <= 2^-9 each) moves each product by <= ~2^-8
+//   relative, so |y - ref| <= 2^-8 * S + 1e-5 * S + 1e-6.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/linear.h"
+
+namespace fcabert::kernels {
+namespace {
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+std::vector<float> random_values(size_t count, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+float bf16_to_float(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, sizeof f);
+  return f;
+}
+
+float round_bf16(float x) {
+  uint16_t b;
+  to_bf16(&x, 1, &b);
+  return bf16_to_float(b);
+}
+
+double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+TEST(ToBf16, RoundsToNearestEvenAndKeepsSpecialValues) {
+  // 1 + 2^-8 is exactly half-way between two bf16 values (1 and 1 + 2^-7): ties go to even (1).
+  EXPECT_EQ(round_bf16(1.f + std::ldexp(1.f, -8)), 1.f);
+  // 1 + 3 * 2^-8 is half-way between 1 + 2^-7 (odd) and 1 + 2^-6 (even): rounds up.
+  EXPECT_EQ(round_bf16(1.f + 3.f * std::ldexp(1.f, -8)), 1.f + std::ldexp(1.f, -6));
+  EXPECT_EQ(round_bf16(1.f + std::ldexp(1.f, -8) + std::ldexp(1.f, -20)), 1.f + std::ldexp(1.f, -7));
+  EXPECT_EQ(round_bf16(-2.5f), -2.5f);
+  EXPECT_EQ(round_bf16(0.f), 0.f);
+  EXPECT_TRUE(std::isinf(round_bf16(std::numeric_limits<float>::infinity())));
+  EXPECT_TRUE(std::isnan(round_bf16(std::numeric_limits<float>::quiet_NaN())));
+  // Large counts take the parallel path; every element equals the one-at-a-time result.
+  const std::vector<float> x = random_values(100000, 5);
+  std::vector<uint16_t> out(x.size());
+  to_bf16(x.data(), static_cast<int64_t>(x.size()), out.data());
+  for (size_t i = 0; i < x.size(); i += 997) {
+    EXPECT_EQ(bf16_to_float(out[i]), round_bf16(x[i]));
+    EXPECT_LE(std::fabs(bf16_to_float(out[i]) - x[i]), std::ldexp(std::fabs(x[i]), -8));
+  }
+}
+
+class Bf16LinearShapes : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+
+TEST_P(Bf16LinearShapes, MatchesDoubleGemmForEveryEpilogue) {
+  const auto [in, out] = GetParam();
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const std::vector<float> weight = random_values(in * out, 11, 1.f / std::sqrt(static_cast<float>(in)));
+  const std::vector<float> bias = random_values(out, 12);
+  std::vector<float> weight_rounded(weight.size());
+  for (size_t i = 0; i < weight.size(); ++i) weight_rounded[i] = round_bf16(weight[i]);
+  for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate}) {
+    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, MatmulPrecision::kBf16);
+    EXPECT_EQ(linear.precision(), MatmulPrecision::kBf16);
+    EXPECT_EQ(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);
+    std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+    const std::vector<int64_t> row_counts =
+        in * out > 100000 ? std::vector<int64_t>{1, 3, 64} : std::vector<int64_t>{1, 2, 7, 17, 129};
+    for (int64_t rows : row_counts) {
+      SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
+                   std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows));
+      const std::vector<float> x = random_values(rows * in, 200 + static_cast<uint32_t>(rows));
+      const std::vector<float> residual = random_values(rows * out, 300 + static_cast<uint32_t>(rows));
+      std::vector<float> y = epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
+      std::vector<uint16_t> x_bf16(static_cast<size_t>(rows * in));
+      std::vector<float> x_rounded(x.size());
+      for (size_t i = 0; i < x.size(); ++i) x_rounded[i] = round_bf16(x[i]);
+      linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(), x_bf16.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t n = 0; n < out; ++n) {
+          double rounded = bias[n], exact = bias[n], magnitude = std::fabs(bias[n]);
+          for (int64_t k = 0; k < in; ++k) {
+            const float xv = x[r * in + k], wv = weight[n * in + k];
+            rounded += static_cast<double>(x_rounded[r * in + k]) * weight_rounded[n * in + k];
+            exact += static_cast<double>(xv) * wv;
+            magnitude += std::fabs(static_cast<double>(xv) * wv);
+          }
+          if (epilogue == Epilogue::kGeluErf) {
+            rounded = gelu_reference(rounded);
+            exact = gelu_reference(exact);
+          }
+          if (epilogue == Epilogue::kAccumulate) {
+            rounded += residual[r * out + n];
+            exact += residual[r * out + n];
+            magnitude += std::fabs(residual[r * out + n]);
+          }
+          const double got = y[r * out + n];
+          ASSERT_NEAR(got, rounded, 1e-5 * magnitude + 1e-6) << "row " << r << " col " << n;
+          ASSERT_NEAR(got, exact, std::ldexp(1.0, -8) * magnitude + 1e-5 * magnitude + 1e-6)
+              << "row " << r << " col " << n;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Bf16LinearShapes,
+                         ::testing::Values(std::make_pair(5, 3), std::make_pair(33, 65),
+                                           std::make_pair(384, 1152), std::make_pair(1536, 384),
+                                           std::make_pair(384, 2)));
+
+TEST(Bf16Linear, NeedsAConversionBuffer) {
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const std::vector<float> w = random_values(16, 1), b = random_values(4, 2), x = random_values(4, 3);
+  const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, MatmulPrecision::kBf16);
+  std::vector<float> y(4);
+  std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+  EXPECT_ANY_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data()));
+}
+
+}  // namespace
+}  // namespace fcabert::kernels
