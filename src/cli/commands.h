@@ -17,5 +17,7 @@ void register_inspect(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_eval_merge(CLI::App& app);
+void register_calibrate(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace fcabert::cli

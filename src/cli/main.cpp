@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   fcabert::cli::register_profile(app);
   fcabert::cli::register_eval(app);
   fcabert::cli::register_eval_merge(app);
+  fcabert::cli::register_calibrate(app);
+  fcabert::cli::register_bench(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,62 @@
+// A copy of a model file with a new FCA schedule in its metadata.
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "fcabert/calibrate.h"
+#include "fcabert/error.h"
+#include "fcabert/fca.h"
+#include "fcabert/model_file.h"
+
+namespace fcabert::calibrate {
+
+void write_model_with_schedule(const std::string& input, const std::string& output,
+                               const FcaSchedule& schedule, const std::string& note, bool force) {
+  namespace fs = std::filesystem;
+  if (output.empty()) throw Error("--out is required: the model file to write");
+  std::error_code error;
+  if (fs::exists(output, error) && !force)
+    throw Error(output + ": already exists; choose another --out or pass --force to replace it");
+  if (fs::is_directory(output, error)) throw Error(output + ": is a folder; --out needs a file name");
+
+  const ModelFile file = ModelFile::open(input);
+  ModelInfo info = file.info();
+  fca::validate_schedule(schedule, info.bert.num_layers);
+  info.fca = schedule;
+  info.format_version = 0;  // write the current version
+  nlohmann::ordered_json provenance = nlohmann::ordered_json::parse(
+      info.provenance_json.empty() ? "{}" : info.provenance_json, nullptr, false);
+  if (!provenance.is_object()) provenance = nlohmann::ordered_json::object();
+  nlohmann::ordered_json calibration =
+      nlohmann::ordered_json::parse(note.empty() ? "{}" : note, nullptr, false);
+  if (calibration.is_discarded()) throw Error("write_model_with_schedule: the note is not JSON: " + note);
+  provenance["calibration"] = calibration;
+  info.provenance_json = provenance.dump();
+
+  std::vector<TensorData> tensors;
+  tensors.reserve(file.tensors().size());
+  for (const TensorInfo& t : file.tensors())
+    tensors.push_back(TensorData{t.name, t.shape, file.read_f32(t.name, t.shape), t.dtype});
+
+  const fs::path target(output);
+  const fs::path temporary =
+      target.parent_path() / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
+  try {
+    write_model_file(temporary.string(), info, tensors);
+    ModelFile::open(temporary.string());  // read it back before it replaces anything
+  } catch (...) {
+    fs::remove(temporary, error);
+    throw;
+  }
+  fs::rename(temporary, target, error);
+  if (error) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw Error(output + ": cannot write (rename failed: " + error.message() + ")");
+  }
+}
+
+}  // namespace fcabert::calibrate

@@ -1,0 +1,59 @@
+"""A tiny random 6-layer BERT model file with a small word vocabulary, and tiny SST-2-style
+GLUE folders built from that vocabulary: fast inputs for the calibrate and trade-off tests
+(a real fcabert model file, written with tools/fcabert_model.py)."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from fcabert_model import expected_tensors, write_model_file
+
+WORDS = ("the a movie film good bad great awful plot actors story boring funny sad long short "
+         "best worst very not quite really music scenes ending script director fun dull smart").split()
+
+
+def tiny_model(path: Path, *, seed: int = 7, layers: int = 6, schedule=None, clusters: int = 2,
+               pooling: str = "weighted", task: str = "sst2") -> Path:
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    config = {"vocab_size": len(vocab), "hidden_size": 32, "num_layers": layers, "num_heads": 4,
+              "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2,
+              "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+    metadata = {
+        "config": config,
+        "tokenizer": {"lowercase": True, "strip_accents": None, "tokenize_chinese_chars": True, "max_len": 64,
+                      "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                      "vocab": vocab},
+        "head": {"kind": "classification", "labels": ["negative", "positive"], "pair_input": False, "task": task},
+        "fca": {"keep_ratios": list(schedule or []), "clusters": clusters, "pooling": pooling},
+        "provenance": {"source": "tests/python/tiny_glue_model.py", "seed": seed},
+    }
+    rng = np.random.default_rng(seed)
+    tensors = []
+    for name, shape in expected_tensors(config, 2):
+        if name.endswith("LayerNorm.weight"):
+            values = 1.0 + rng.uniform(-0.2, 0.2, shape)
+        elif name.endswith("bias") or "LayerNorm" in name:
+            values = rng.uniform(-0.1, 0.1, shape)
+        elif "embeddings" in name:
+            values = rng.uniform(-1.0, 1.0, shape)
+        else:  # [out, in] linear weights, scaled so activations stay O(1)
+            values = rng.uniform(-1.7, 1.7, shape) / np.sqrt(shape[-1])
+        tensors.append((name, values.astype(np.float32), "F32"))
+    write_model_file(path, metadata, tensors)
+    return path
+
+
+def tiny_sst2(root: Path, *, train: int = 60, dev: int = 30, seed: int = 3) -> Path:
+    """root/SST-2/{train,dev}.tsv with random sentences of 4..30 words and random labels."""
+    rng = random.Random(seed)
+    folder = root / "SST-2"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, count in (("train", train), ("dev", dev)):
+        rows = ["sentence\tlabel"]
+        for _ in range(count):
+            words = [rng.choice(WORDS) for _ in range(rng.randint(4, 30))]
+            rows.append(f"{' '.join(words)}\t{rng.randint(0, 1)}")
+        (folder / f"{name}.tsv").write_text("\n".join(rows) + "\n")
+    return folder
