@@ -261,18 +261,26 @@ def feed_forward_sublayer(layer, h):
 
 
 def fca_encode(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | None = None,
-               clusters: int = 0, pooling: str = "weighted", return_weights: bool = False):
+               clusters: int = 0, pooling: str = "weighted", return_weights: bool = False,
+               soft_extract=None):
     """Tensor-level FCA forward of one unpadded sequence (1-D LongTensors). Returns
     (logits [num_labels] tensor, per-layer stats). Differentiable when grad is enabled; the
     model's dropouts apply in train mode (scores use the probabilities before dropout).
     With return_weights each layer's stats also has "weights": the per-group float64
-    pooling weights."""
+    pooling weights.
+
+    soft_extract (training, tools/train_fca.py's configuration search): a callable
+    (layer_index, h [n, d], scores float64 [n], n0) -> h' [n, d] applied at the FCA step's
+    place (after the attention sub-layer's LayerNorm, before the feed-forward) instead of the
+    hard reduction; it must keep the row count, so keep_ratios must be None with it."""
     import torch
 
     config = model.config
     _check_architecture(config)
     layers = model.bert.encoder.layer
     validate_schedule(keep_ratios, len(layers), clusters, pooling)
+    if soft_extract is not None and keep_ratios is not None:
+        raise ScheduleError("soft_extract replaces the hard FCA step; pass keep_ratios=None with it")
     ids_t = torch.as_tensor(input_ids, dtype=torch.long)
     types_t = torch.as_tensor(token_type_ids, dtype=torch.long)
     if ids_t.dim() != 1 or types_t.shape != ids_t.shape:
@@ -291,7 +299,10 @@ def fca_encode(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | 
         n = x.shape[0]
         h, probs = attention_sublayer(layer, x)
         weights = []
-        if keep_ratios is None:
+        if soft_extract is not None:
+            h = soft_extract(l, h, token_scores(probs), n0)
+            kept = list(rows)
+        elif keep_ratios is None:
             kept = list(rows)
         else:
             k = keep_count(keep_ratios[l], n0)

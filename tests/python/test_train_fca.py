@@ -1,0 +1,241 @@
+"""Tests of tools/train_fca.py (the FCA training pipeline) on a tiny random BERT.
+
+A 3-layer, d=32 BertForSequenceClassification with a 40-word vocabulary and a synthetic
+sentiment task written as a GLUE SST-2 train.tsv. Everything runs in-process on one thread;
+the whole file takes a few seconds plus one engine call.
+"""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+
+import pytest
+import torch
+
+from conftest import run_fcabert
+
+import fca_reference as fr
+import train_fca as tf
+from fcabert_model import parse_metadata, read_header
+
+torch.set_num_threads(1)
+
+WORDS = ("the a movie film was is not very good bad great awful fun boring plot actor and but it this that of "
+         "to in story long short funny sad love hate best worst really quite one two three end scene").split()
+POSITIVE = {"good", "great", "fun", "funny", "love", "best"}
+NEGATIVE = {"bad", "awful", "boring", "sad", "hate", "worst"}
+COMMON = ["--task", "sst2", "--batch-size", "8", "--threads", "1", "--heldout", "16", "--max-len", "40",
+          "--seed", "7", "--log-every", "100", "--save-every", "100"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """{"model": HF checkpoint dir, "train": train.tsv, "texts": some sentences}."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny_fca")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    (root / "vocab.txt").write_text("".join(w + "\n" for w in vocab), encoding="utf-8")
+    torch.manual_seed(1234)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
+                        initializer_range=0.3, hidden_act="gelu",
+                        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    model_dir = root / "model"
+    BertForSequenceClassification(config).save_pretrained(model_dir, safe_serialization=True)
+    BertTokenizerFast(vocab_file=str(root / "vocab.txt"), do_lower_case=True).save_pretrained(model_dir)
+
+    rng = random.Random(0)
+    lines, texts = ["sentence\tlabel"], []
+    for _ in range(240):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(6, 30))]
+        score = sum(w in POSITIVE for w in words) - sum(w in NEGATIVE for w in words)
+        label = int(score > 0 or (score == 0 and rng.random() < 0.5))
+        lines.append(" ".join(words) + " \t" + str(label))
+        texts.append(" ".join(words))
+    train = root / "train.tsv"
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"model": model_dir, "train": train, "texts": texts[:12], "root": root}
+
+
+def run(*argv) -> int:
+    return tf.main([str(a) for a in argv])
+
+
+def search(tiny, out, lam, steps=12, *extra):
+    return run("search", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", out,
+               "--lambda", lam, "--steps", steps, "--lr-retention", "0.3", *extra)
+
+
+@pytest.fixture(scope="module")
+def searched(tiny):
+    """Searches at lambda 0 and at lambda 2 (same seed, same data)."""
+    results = {}
+    for lam in (0.0, 2.0):
+        out = tiny["root"] / f"search-{lam}"
+        assert search(tiny, out, lam) == 0
+        results[lam] = (out, json.loads((out / tf.SEARCH_RESULT).read_text()))
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# soft extract
+
+def test_rank_buckets_are_length_free():
+    # 11 rows: row 0 is [CLS]; the 10 others ranked by score fall one per bucket of 10
+    scores = torch.tensor([9.0, 0.1, 0.9, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, 0.0], dtype=torch.float64)
+    assert tf.rank_buckets(scores, 10).tolist() == [8, 0, 4, 6, 2, 7, 1, 5, 3, 9]
+    # 5 candidates in 10 buckets use every other bucket; ties go to the lower row
+    scores = torch.tensor([0.0, 1.0, 1.0, 3.0, 0.5, 0.5], dtype=torch.float64)
+    assert tf.rank_buckets(scores, 10).tolist() == [3, 5, 1, 7, 9]
+    # 2 buckets: the better half of the ranking gets bucket 0 at any length
+    for n in (3, 8, 31):
+        b = tf.rank_buckets(torch.arange(n, 0, -1, dtype=torch.float64), 2).tolist()
+        assert b == sorted(b) and b.count(0) in ((n - 1) // 2, (n - 1) // 2 + 1)
+
+
+def test_soft_extract_scales_rows_by_their_bucket_weight():
+    soft = tf.SoftExtract(num_layers=2, buckets=2)
+    with torch.no_grad():
+        soft.weight[1] = torch.tensor([0.75, 0.25])
+    h = torch.ones(5, 3)
+    scores = torch.tensor([0.0, 0.1, 0.9, 0.8, 0.2], dtype=torch.float64)
+    out = soft(1, h, scores, 5)
+    assert out[:, 0].tolist() == [1.0, 0.25, 0.75, 0.75, 0.25]  # [CLS] always 1; top half 0.75
+    assert torch.equal(soft(0, h, scores, 5), h)  # layer 0 weights are still 1
+
+
+def test_schedule_from_masses_is_non_increasing_and_in_range():
+    assert tf.schedule_from_masses([0.9, 0.95, 0.5, 0.6, 0.0], 0.05) == [0.9, 0.9, 0.5, 0.5, 0.05]
+    assert tf.schedule_from_masses([1.0, 1.0], 0.05) == [1.0, 1.0]
+
+
+def test_flops_ratio_counts_clusters_and_real_lengths():
+    from transformers import BertConfig
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    assert tf.flops_ratio(config, [10, 20], [1.0, 1.0], 4, "weighted") == 1.0
+    assert tf.flops_ratio(config, [20], [0.5, 0.5], 0, "weighted") < tf.flops_ratio(config, [20], [0.5, 0.5], 4,
+                                                                                      "weighted") < 1.0
+    # too short to reduce (m <= C): dense
+    assert tf.flops_ratio(config, [5], [0.5, 0.5], 4, "weighted") == 1.0
+
+
+def test_penalty_lowers_retention_mass_and_lambda_zero_does_not(searched):
+    free, penalised = searched[0.0][1], searched[2.0][1]
+    assert min(free["masses"]) >= 0.9, free["masses"]
+    assert max(penalised["masses"]) < 0.9, penalised["masses"]
+    assert sum(penalised["masses"]) < sum(free["masses"]) - 0.5
+    # the penalty is lambda * l: the deepest layer loses the most
+    assert penalised["masses"][-1] <= penalised["masses"][0]
+    assert penalised["heldout_flops_ratio"] < free["heldout_flops_ratio"]
+
+
+def test_search_schedule_is_non_increasing_within_range(searched):
+    for _, result in searched.values():
+        ratios = result["schedule"]
+        assert len(ratios) == 3
+        assert all(0 < r <= 1 for r in ratios), ratios
+        assert all(a >= b for a, b in zip(ratios, ratios[1:])), ratios
+
+
+# ---------------------------------------------------------------------------------------
+# retrain + export: the engine gives PyTorch's logits
+
+def test_exported_model_matches_pytorch_in_the_engine(tiny, searched, fcabert_bin, tmp_path):
+    search_dir, result = searched[2.0]
+    schedule = result["schedule"]
+    assert min(schedule) < 0.8, schedule  # the schedule must actually reduce for this test to mean anything
+    out = tmp_path / "retrain"
+    assert run("retrain", *COMMON, "--train", tiny["train"], "--model", search_dir, "--out", out,
+               "--steps", "4", "--clusters", "2") == 0
+    record = json.loads((out / tf.RETRAIN_RESULT).read_text())
+    assert record["schedule"] == schedule and record["clusters"] == 2
+
+    model_file = tmp_path / "tiny-fca.fcab"
+    manifest = tmp_path / "MANIFEST.json"
+    assert run("export", out, "-o", model_file, "--dtype", "fp32", "--task", "sst2", "--manifest", manifest) == 0
+    fca = parse_metadata(str(model_file), read_header(str(model_file))[0])["fca"]
+    fca = json.loads(fca) if isinstance(fca, str) else fca
+    ratios = [float(r) for r in fca["keep_ratios"]]
+    assert ratios == schedule and fca["clusters"] == 2 and fca["pooling"] == "weighted"
+    assert all(0 < r <= 1 for r in ratios) and all(a >= b for a, b in zip(ratios, ratios[1:]))
+    entry = json.loads(manifest.read_text())[0]
+    assert entry["schedule"] == schedule and entry["clusters"] == 2 and entry["path"] == str(model_file)
+
+    model, tokenizer = tf.load_checkpoint_dir(str(out))
+    model.eval()
+    texts = tiny["texts"]
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    engine = [json.loads(line) for line in run_fcabert(fcabert_bin, "classify", "--model", str(model_file),
+                                                          "--format", "jsonl", "--quiet", "--explain",
+                                                          str(inputs)).stdout.splitlines() if line.strip()]
+    assert len(engine) == len(texts)
+    reduced = 0
+    for text, row in zip(texts, engine):
+        enc = tokenizer(text, truncation=True, max_length=64)
+        ref = fr.fca_forward(model, enc["input_ids"], enc["token_type_ids"], schedule, 2, "weighted")
+        assert [l["tokens_out"] for l in row["fca"]["layers"]] == [l["tokens_out"] for l in ref["layers"]]
+        reduced += sum(l["tokens_out"] < l["tokens_in"] for l in ref["layers"])
+        diff = max(abs(a - b) for a, b in zip(row["logits"], ref["logits"]))
+        assert diff <= 1e-4, f"{text!r}: engine {row['logits']} vs PyTorch {ref['logits']}"
+    assert reduced > 0
+
+
+# ---------------------------------------------------------------------------------------
+# resume
+
+def weights_of(directory):
+    from safetensors.torch import load_file
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert search(tiny, whole, 0.3, 6) == 0
+    assert search(tiny, parts, 0.3, 6, "--stop-after", "2") == 3  # interrupted, checkpoint saved
+    assert (parts / tf.STATE_FILE).is_file() and not (parts / tf.SEARCH_RESULT).exists()
+    assert search(tiny, parts, 0.3, 6, "--stop-after", "2") == 3
+    assert search(tiny, parts, 0.3, 6) == 0
+    a, b = json.loads((whole / tf.SEARCH_RESULT).read_text()), json.loads((parts / tf.SEARCH_RESULT).read_text())
+    assert a["weights"] == b["weights"] and a["schedule"] == b["schedule"]
+    wa, wb = weights_of(whole), weights_of(parts)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+    # the interrupted run really did train in pieces: its log continues across the resumes
+    state = torch.load(parts / tf.STATE_FILE)
+    assert state["step"] == 6 and [r["step"] for r in state["log"]] == list(range(1, 7))
+
+
+def test_resume_refuses_a_checkpoint_with_other_options(tiny, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert search(tiny, out, 0.3, 6, "--stop-after", "2") == 3
+    capsys.readouterr()
+    assert search(tiny, out, 0.4, 6) == 1
+    err = capsys.readouterr().err
+    assert "other options (lambda)" in err and "train_fca.py: error:" in err
+
+
+# ---------------------------------------------------------------------------------------
+# usage errors
+
+def test_help_has_examples():
+    result = subprocess.run([tf.sys.executable, str(tf.TOOLS / "train_fca.py"), "--help"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0 and "Examples" in result.stdout and "pipeline" in result.stdout
+
+
+def test_lambda_and_flops_target_are_exclusive(tiny, capsys):
+    with pytest.raises(SystemExit) as info:
+        run("search", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", "x", "--lambda", "0.1",
+            "--flops-target", "0.5")
+    assert info.value.code == 2
+
+
+def test_missing_checkpoint_is_one_line_error(tiny, tmp_path, capsys):
+    assert run("search", *COMMON, "--train", tiny["train"], "--model", tmp_path / "nope", "--out", tmp_path / "o",
+               "--lambda", "0.1") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("train_fca.py: error:") and "no config.json" in err[-1]

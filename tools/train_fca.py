@@ -1,0 +1,801 @@
+#!/usr/bin/env python3
+"""Learn an FCA keep-ratio schedule for a BERT classifier and write an fcabert model file.
+
+The method (docs/TRAINING.md has the details and the measured runs):
+  1. finetune  dense fine-tuning of the pretrained BERT on the task (tools/train_classifier.py);
+  2. search    configuration search: a soft-extract step after every layer's attention scales
+               each token by a learnable retention weight chosen by its significance rank (the
+               FCA score of docs/FCA.md), with an L1 penalty lambda*l on layer l; the keep ratio
+               of layer l is the mass of its weights, made non-increasing with depth;
+               --flops-target R instead bisects lambda on short searches until the schedule's
+               FLOPs on a held-out slice of TRAIN are <= R x dense;
+  3. retrain   the hard FCA layers (fine tokens + C weighted clusters) with the found schedule,
+               starting from the search's weights;
+  4. export    tools/convert.py writes one model file carrying the schedule, C and pooling.
+  pipeline     all of it; a finished step is skipped, an interrupted one resumes.
+
+Every step saves a checkpoint (--save-every steps, and on Ctrl-C) into its output directory
+and resumes from it when run again with the same options; seeds are fixed, so an interrupted
+and resumed run gives the same weights as an uninterrupted one. The FCA forward is the one of
+tools/fca_reference.py (fca_encode), one unpadded sequence at a time, as the engine runs it.
+
+Examples (from the repository root):
+  # the committed SST-2 FCA model (models/README.md), from the default model's dense checkpoint
+  .venv/bin/python tools/train_fca.py pipeline --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
+      --finetuned build/sst2-minilm --flops-target 0.48 --lambda-min 0.02 --lambda-max 0.5 --probes 3 \\
+      --search-steps 40 --retrain-steps 150 --batch-size 16 --max-examples 16000 --min-tokens 12 \\
+      --clusters 2 --work build/fca/sst2-target0.48 -o 'build/models/sst2-fca-lambda{lambda}.fcab'
+  # a pair task, all steps (dense fine-tuning included), lambda searched for half the FLOPs
+  .venv/bin/python tools/train_fca.py pipeline --task mrpc --train ../shared/data/glue/MRPC/train.tsv \\
+      --max-len 128 --flops-target 0.5 --work build/fca/mrpc -o build/models/mrpc-fca.fcab
+  # the steps one by one
+  .venv/bin/python tools/train_fca.py search --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
+      --model build/sst2-minilm --lambda 0.02 --out build/fca/s
+  .venv/bin/python tools/train_fca.py retrain --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
+      --model build/fca/s --out build/fca/r
+  .venv/bin/python tools/train_fca.py export build/fca/r -o sst2-fca.fcab --dtype bf16
+
+Errors are one line "train_fca.py: error: ..." and exit code 1 (2 for usage errors).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TOOLS))
+import fca_reference as fr  # noqa: E402
+import train_classifier as tc  # noqa: E402
+from glue_data import TASKS, read_glue_tsv  # noqa: E402
+
+PROG = "train_fca.py"
+STATE_FILE = "train_state.pt"
+SEARCH_RESULT = "fca_search.json"
+RETRAIN_RESULT = "fca_retrain.json"
+FINETUNE_RESULT = "training_summary.json"
+DEFAULT_TASK_MAX_LEN = {"sst2": 66, "cola": 66}
+
+
+class TrainError(Exception):
+    """A problem the user can fix: printed as one line, exit code 1."""
+
+
+class Interrupted(Exception):
+    """Training stopped on purpose (--stop-after) or by Ctrl-C after saving a checkpoint."""
+
+
+# ---------------------------------------------------------------------------------------
+# Soft extract (configuration search)
+# ---------------------------------------------------------------------------------------
+
+def rank_buckets(scores, buckets: int):
+    """Bucket index of each row 1..n-1 of one sequence: the rows are ranked by FCA score
+    (highest first, ties to the lower row, as fca_reference.select_fine), and rank r of the
+    n-1 candidates falls into bucket floor((r + 0.5) / (n - 1) * B). Bucket b therefore always
+    holds the b-th 1/B-slice of the ranking whatever the length, so a bucket weight is a
+    length-free 'keep this fraction' and the mean of a layer's weights is a keep RATIO."""
+    import torch
+
+    n = scores.shape[0]
+    candidates = scores[1:]
+    order = torch.sort(-candidates, stable=True).indices  # rank -> row-1
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(n - 1)
+    position = (rank.to(torch.float64) + 0.5) / (n - 1)
+    return torch.clamp((position * buckets).floor().to(torch.long), max=buckets - 1)
+
+
+class SoftExtract:
+    """Learnable retention weights w[l, b] in [0, 1] over rank buckets (init 1). At layer l
+    every row j >= 1 of a sequence is scaled by w[l, bucket(j)]; row 0 ([CLS]) is always
+    kept (scale 1). mass_l = mean_b w[l, b] is the fraction of the ranked tokens the layer
+    keeps; the penalty is lambda * sum_l (l+1) * mass_l (layers counted from 1)."""
+
+    def __init__(self, num_layers: int, buckets: int):
+        import torch
+        if buckets < 1:
+            raise TrainError(f"--buckets must be >= 1, got {buckets}")
+        self.buckets = buckets
+        self.weight = torch.nn.Parameter(torch.ones(num_layers, buckets))
+
+    def __call__(self, layer: int, h, scores, n0: int):
+        import torch
+        if h.shape[0] < 2:
+            return h
+        scale = torch.cat([self.weight.new_ones(1), self.weight[layer][rank_buckets(scores, self.buckets)]])
+        return h * scale[:, None].to(h.dtype)
+
+    def masses(self):
+        return self.weight.mean(dim=1)
+
+    def penalty(self, lam: float):
+        import torch
+        depth = torch.arange(1, self.weight.shape[0] + 1, dtype=self.weight.dtype)
+        return lam * (depth * self.masses()).sum()
+
+    def clamp_(self):
+        import torch
+        with torch.no_grad():
+            self.weight.clamp_(0.0, 1.0)
+
+
+def schedule_from_masses(masses, min_ratio: float, digits: int = 4) -> list[float]:
+    """Keep ratios from the layers' retention masses: a running minimum over depth (so the
+    schedule is non-increasing), rounded, then clipped into [min_ratio, 1]. Rounding and
+    clipping are monotone, so the result stays non-increasing and within (0, 1]."""
+    if not 0 < min_ratio <= 1:
+        raise TrainError(f"--min-ratio must be in (0, 1], got {min_ratio}")
+    ratios, running = [], 1.0
+    for m in masses:
+        running = min(running, float(m))
+        ratios.append(min(1.0, max(min_ratio, round(running, digits))))
+    return ratios
+
+
+# ---------------------------------------------------------------------------------------
+# FLOPs of a schedule on real lengths (the DESIGN §2 convention, fca_reference.fca_flops)
+# ---------------------------------------------------------------------------------------
+
+def schedule_token_stats(n0: int, ratios, clusters: int) -> list[dict]:
+    """The per-layer token counts the engine runs for a sequence of n0 tokens (docs/FCA.md)."""
+    stats, n = [], n0
+    for r in ratios:
+        k = fr.keep_count(r, n0)
+        if ratios is not None and fr.layer_reduces(n, k, clusters):
+            out, kept = k + min(clusters, n - k), k
+        else:
+            out, kept = n, n
+        stats.append({"tokens_in": n, "tokens_out": out, "kept": [0] * kept})
+        n = out
+    return stats
+
+
+def flops_ratio(config, lengths, ratios, clusters: int, pooling: str) -> float:
+    """Total FCA FLOPs / total dense FLOPs over sequences of the given lengths."""
+    fca = dense = 0
+    layers = config.num_hidden_layers
+    for n0 in lengths:
+        fca += fr.flops_totals(fr.fca_flops(config, schedule_token_stats(n0, ratios, clusters), pooling))["total"]
+        dense += fr.flops_totals(fr.fca_flops(config, schedule_token_stats(n0, [1.0] * layers, clusters),
+                                              pooling))["total"]
+    return fca / dense if dense else 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# Data and model
+# ---------------------------------------------------------------------------------------
+
+class TaskData:
+    """The training rows and the held-out slice of TRAIN (never dev), tokenized."""
+
+    def __init__(self, args, tokenizer):
+        if args.task not in TASKS:
+            raise TrainError(f"unknown task {args.task!r}; one of {', '.join(sorted(TASKS))}")
+        if not Path(args.train).is_file():
+            raise TrainError(f"training file {args.train} does not exist")
+        rows = read_glue_tsv(args.train, args.task)
+        self.regression = not TASKS[args.task].labels
+        rng = random.Random(args.seed)
+        order = list(range(len(rows)))
+        rng.shuffle(order)
+        if args.heldout < 0 or args.heldout >= len(rows):
+            raise TrainError(f"--heldout {args.heldout} must be >= 0 and below the {len(rows)} rows of {args.train}")
+        held, rest = order[:args.heldout], order[args.heldout:]
+        if args.max_examples:
+            rest = rest[:args.max_examples]
+        self.train = [rows[i] for i in rest]
+        self.heldout = [rows[i] for i in held]
+        if args.min_tokens:
+            self.train = self._long_enough(tokenizer, self.train, args)
+            self.heldout = self._long_enough(tokenizer, self.heldout, args)
+            if not self.train:
+                raise TrainError(f"no training row has --min-tokens {args.min_tokens} tokens")
+        self.ids, self.types = tc.encode(tokenizer, self.train, args.max_len)
+        self.labels = [e.label for e in self.train]
+        if self.heldout:
+            self.held_ids, self.held_types = tc.encode(tokenizer, self.heldout, args.max_len)
+        else:
+            self.held_ids, self.held_types = [], []
+        self.held_labels = [e.label for e in self.heldout]
+
+    @staticmethod
+    def _long_enough(tokenizer, rows, args):
+        if not rows:
+            return rows
+        ids, _ = tc.encode(tokenizer, rows, args.max_len)
+        return [row for row, i in zip(rows, ids) if len(i) >= args.min_tokens]
+
+    def batch_plan(self, steps: int, batch_size: int, seed: int) -> list[list[int]]:
+        """All batches of the run, fixed by the seed (so a resumed run sees the same ones)."""
+        rng = random.Random(seed + 1)
+        plan, lengths = [], [len(i) for i in self.ids]
+        while len(plan) < steps:
+            plan += tc.length_bucketed_batches(lengths, batch_size, rng)
+        return plan[:steps]
+
+
+def load_checkpoint_dir(path: str):
+    """(BertForSequenceClassification in train mode, tokenizer) from a HF checkpoint dir."""
+    if not Path(path, "config.json").is_file():
+        raise TrainError(f"{path} is not a Hugging Face checkpoint directory (no config.json)")
+    from transformers import BertForSequenceClassification, BertTokenizerFast
+    model = BertForSequenceClassification.from_pretrained(path)
+    tokenizer = BertTokenizerFast.from_pretrained(path)
+    fr._check_architecture(model.config)
+    return model, tokenizer
+
+
+def forward_batch(model, data: TaskData, index, schedule, clusters, pooling, soft):
+    """Logits [batch, labels] of the rows `index`, one unpadded sequence at a time."""
+    import torch
+    return torch.stack([fr.fca_encode(model, data.ids[i], data.types[i], schedule, clusters, pooling,
+                                      soft_extract=soft)[0] for i in index])
+
+
+def task_loss(logits, labels, regression: bool):
+    import torch
+    import torch.nn.functional as F
+    if regression:
+        return F.mse_loss(logits.squeeze(-1), torch.tensor(labels, dtype=logits.dtype))
+    return F.cross_entropy(logits, torch.tensor([int(y) for y in labels], dtype=torch.long))
+
+
+def heldout_metric(model, data: TaskData, schedule, clusters, pooling) -> dict:
+    """Accuracy (or Pearson r for regression) on the held-out slice of train, hard FCA."""
+    import torch
+    if not data.heldout:
+        return {}
+    was_training = model.training
+    model.eval()
+    predictions = []
+    with torch.no_grad():
+        for ids, types in zip(data.held_ids, data.held_types):
+            predictions.append(fr.fca_encode(model, ids, types, schedule, clusters, pooling)[0].tolist())
+    model.train(was_training)
+    if data.regression:
+        xs = [p[0] for p in predictions]
+        ys = data.held_labels
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+        sxx = sum((x - mx) ** 2 for x in xs)
+        syy = sum((y - my) ** 2 for y in ys)
+        return {"examples": len(xs), "pearson": sxy / math.sqrt(sxx * syy) if sxx and syy else 0.0}
+    correct = sum(int(max(range(len(p)), key=p.__getitem__) == int(y)) for p, y in zip(predictions, data.held_labels))
+    return {"examples": len(predictions), "accuracy": correct / len(predictions)}
+
+
+# ---------------------------------------------------------------------------------------
+# The training loop (search and retrain), with resumable checkpoints
+# ---------------------------------------------------------------------------------------
+
+def identity_of(args, mode: str, extra: dict) -> dict:
+    """The options that must match for a checkpoint to be resumed."""
+    keys = ("task", "train", "model", "steps", "batch_size", "lr", "lr_retention", "max_len", "max_examples",
+            "heldout", "seed", "buckets", "train_word_embeddings", "warmup", "min_tokens")
+    ident = {k: getattr(args, k, None) for k in keys}
+    ident["model"] = str(Path(args.model).resolve())
+    ident["mode"] = mode
+    ident.update(extra)
+    return ident
+
+
+def save_state(path: Path, state: dict):
+    import torch
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, lam: float = 0.0,
+               schedule=None, clusters: int = 0, pooling: str = "weighted", identity: dict):
+    """Runs args.steps steps (resuming from out/train_state.pt when it exists). Returns the
+    per-step log rows."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup  # noqa: F401  (schedule below is the same shape)
+
+    torch.manual_seed(args.seed)
+    if not args.train_word_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": params, "lr": args.lr, "weight_decay": 0.01}])
+    # The retention weights take plain gradient steps (no momentum, no Adam scaling): an
+    # adaptive optimizer turns tiny, noisy task gradients into lr-sized steps, so even
+    # lambda = 0 would erode the mass; with SGD the weights settle where the task gradient
+    # balances the penalty lambda * l / B, which is what lambda is meant to trade.
+    retention_opt = torch.optim.SGD([soft.weight], lr=args.lr_retention) if soft is not None else None
+    warm = int(args.warmup * args.steps)
+
+    def model_lr(step):  # linear warm-up then linear decay, as train_classifier
+        if step < warm:
+            return step / max(1, warm)
+        return max(0.0, (args.steps - step) / max(1, args.steps - warm))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, model_lr)  # retention lr: constant
+    plan = data.batch_plan(args.steps, args.batch_size, args.seed)
+
+    state_path = out / STATE_FILE
+    step, log, elapsed_before = 0, [], 0.0
+    if state_path.is_file():
+        state = torch.load(state_path)
+        if state["identity"] != identity:
+            diff = sorted(k for k in set(identity) | set(state["identity"])
+                          if identity.get(k) != state["identity"].get(k))
+            raise TrainError(f"{state_path} was saved by a run with other options ({', '.join(diff)}); use a new "
+                             f"--out directory or delete the checkpoint to start over")
+        model.load_state_dict(state["model"])
+        if soft is not None:
+            with torch.no_grad():
+                soft.weight.copy_(state["soft"])
+        optimizer.load_state_dict(state["optimizer"])
+        if retention_opt is not None:
+            retention_opt.load_state_dict(state["retention_optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, log, elapsed_before = state["step"], state["log"], state["elapsed"]
+        print(f"{PROG}: resuming {mode} from step {step}/{args.steps} ({state_path})", file=sys.stderr, flush=True)
+
+    def checkpoint():
+        save_state(state_path, {"identity": identity, "step": step, "model": model.state_dict(),
+                                "soft": soft.weight.detach().clone() if soft is not None else None,
+                                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                "retention_optimizer": retention_opt.state_dict() if retention_opt else None,
+                                "torch_rng": torch.get_rng_state(), "log": log,
+                                "elapsed": elapsed_before + time.time() - started})
+
+    model.train()
+    started, first_step, done_here = time.time(), step, 0
+    try:
+        while step < args.steps:
+            index = plan[step]
+            logits = forward_batch(model, data, index, schedule, clusters, pooling, soft)
+            loss = task_loss(logits, [data.labels[i] for i in index], data.regression)
+            total = loss + soft.penalty(lam) if soft is not None else loss
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            if soft is not None:
+                retention_opt.step()
+                retention_opt.zero_grad(set_to_none=True)
+                soft.clamp_()
+            step += 1
+            done_here += 1
+            row = {"step": step, "loss": round(loss.item(), 5)}
+            if soft is not None:
+                row["mass"] = [round(m, 4) for m in soft.masses().tolist()]
+            log.append(row)
+            if step % args.log_every == 0 or step == args.steps:
+                rate = (step - first_step) / max(1e-9, time.time() - started)
+                recent = [r["loss"] for r in log[-args.log_every:]]
+                text = (f"{mode} step {step}/{args.steps} loss {sum(recent) / len(recent):.4f} "
+                        f"{rate:.2f} steps/s eta {(args.steps - step) / max(rate, 1e-9) / 60:.1f} min")
+                if soft is not None:
+                    text += " mass " + " ".join(f"{m:.3f}" for m in row["mass"])
+                print(text, file=sys.stderr, flush=True)
+            if step % args.save_every == 0 and step < args.steps:
+                checkpoint()
+            if args.stop_after and done_here >= args.stop_after and step < args.steps:
+                checkpoint()
+                raise Interrupted(f"stopped after {done_here} steps (--stop-after); run again to resume")
+    except KeyboardInterrupt:
+        checkpoint()
+        raise Interrupted(f"interrupted at step {step}; checkpoint saved in {state_path}, run again to resume")
+    checkpoint()
+    return log, elapsed_before + time.time() - started
+
+
+def save_model(model, tokenizer, out: Path):
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Subcommands
+# ---------------------------------------------------------------------------------------
+
+def cmd_finetune(args) -> dict:
+    """Step 1: dense fine-tuning with tools/train_classifier.py (its code, its options)."""
+    out = Path(args.out)
+    if (out / FINETUNE_RESULT).is_file() and not args.force:
+        print(f"{PROG}: {out} already holds a fine-tuned model ({FINETUNE_RESULT}); skipping (--force redoes it)",
+              file=sys.stderr)
+        return json.loads((out / FINETUNE_RESULT).read_text())
+    argv = ["--task", args.task, "--train", args.train, "--out", str(out), "--epochs", str(args.epochs),
+            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--max-len", str(args.max_len),
+            "--threads", str(args.threads), "--seed", str(args.seed), "--max-examples", str(args.max_examples)]
+    if args.base:
+        argv += ["--base", args.base]
+    if args.dev:
+        argv += ["--dev", args.dev]
+    if not args.train_word_embeddings:
+        argv.append("--freeze-word-embeddings")
+    print(f"{PROG}: finetune: train_classifier.py {shlex.join(argv)}", file=sys.stderr, flush=True)
+    tc.main(argv)
+    return json.loads((out / FINETUNE_RESULT).read_text())
+
+
+def search_once(args, lam: float, out: Path) -> dict:
+    """One configuration search at lambda `lam` into `out` (skipped when already finished)."""
+    import torch
+    result_path = out / SEARCH_RESULT
+    if result_path.is_file():
+        result = json.loads(result_path.read_text())
+        if result.get("lambda") == lam and result.get("identity", {}).get("model") == str(Path(args.model).resolve()):
+            print(f"{PROG}: search at lambda {lam:g} already done in {out}; reusing it", file=sys.stderr)
+            return result
+        raise TrainError(f"{out} holds a finished search with other options; use a new --out directory")
+    out.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = load_checkpoint_dir(args.model)
+    data = TaskData(args, tokenizer)
+    layers = model.config.num_hidden_layers
+    soft = SoftExtract(layers, args.buckets)
+    identity = identity_of(args, "search", {"lambda": lam})
+    print(f"{PROG}: search lambda {lam:g}: {len(data.train)} training rows, {len(data.heldout)} held-out rows of "
+          f"train, {args.steps} steps of {args.batch_size}, {args.buckets} rank buckets", file=sys.stderr, flush=True)
+    log, seconds = train_loop(args, "search", model, data, out, soft=soft, lam=lam, identity=identity)
+    masses = soft.masses().tolist()
+    schedule = schedule_from_masses(masses, args.min_ratio)
+    lengths = [len(i) for i in data.held_ids] or [len(i) for i in data.ids]
+    result = {
+        "lambda": lam, "schedule": schedule, "masses": [round(m, 6) for m in masses],
+        "weights": [[round(w, 6) for w in row] for row in soft.weight.detach().tolist()],
+        "buckets": args.buckets, "min_ratio": args.min_ratio, "clusters_for_flops": args.clusters,
+        "heldout_flops_ratio": flops_ratio(model.config, lengths, schedule, args.clusters, "weighted"),
+        "heldout": heldout_metric(model, data, schedule, args.clusters, "weighted"),
+        "task": args.task, "train_rows": len(data.train), "steps": args.steps, "seconds": round(seconds, 1),
+        "identity": identity, "final_loss": log[-1]["loss"] if log else None,
+    }
+    save_model(model, tokenizer, out)
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{PROG}: search lambda {lam:g}: schedule {','.join(f'{r:g}' for r in schedule)}, held-out FLOPs "
+          f"{result['heldout_flops_ratio']:.3f} x dense (C={args.clusters}), held-out {result['heldout']}, "
+          f"{seconds:.0f} s", file=sys.stderr, flush=True)
+    del torch
+    return result
+
+
+def cmd_search(args) -> dict:
+    """Step 2. --lambda: one search. --flops-target: geometric bisection of lambda; every probe
+    is a full search of --steps steps in OUT/probe-<i>; the smallest lambda whose schedule
+    meets the target on the held-out slice is copied to OUT."""
+    out = Path(args.out)
+    if args.flops_target is None:
+        return search_once(args, args.lam, out)
+    if (out / SEARCH_RESULT).is_file():
+        print(f"{PROG}: {out} already holds the chosen search; reusing it", file=sys.stderr)
+        return json.loads((out / SEARCH_RESULT).read_text())
+    if not 0 < args.flops_target < 1:
+        raise TrainError(f"--flops-target must be in (0, 1), e.g. 0.5 for half the dense FLOPs; got {args.flops_target}")
+    lo, hi = math.log(args.lambda_min), math.log(args.lambda_max)
+    if not lo < hi:
+        raise TrainError("--lambda-min must be below --lambda-max")
+    probes, best = [], None
+    for i in range(args.probes):
+        lam = float(f"{math.exp((lo + hi) / 2):.4g}")
+        result = search_once(args, lam, out / f"probe-{i}")
+        ratio = result["heldout_flops_ratio"]
+        probes.append({"probe": i, "lambda": lam, "flops_ratio": ratio, "schedule": result["schedule"]})
+        print(f"{PROG}: probe {i}: lambda {lam:g} -> {ratio:.3f} x dense (target {args.flops_target})",
+              file=sys.stderr, flush=True)
+        if ratio <= args.flops_target:
+            hi = math.log(lam)
+            if best is None or lam < best[0]:
+                best = (lam, i)
+        else:
+            lo = math.log(lam)
+    if best is None:
+        i = min(range(len(probes)), key=lambda j: probes[j]["flops_ratio"])
+        best = (probes[i]["lambda"], i)
+        print(f"{PROG}: warning: no probe reached {args.flops_target} x dense; using the lowest, probe {i} "
+              f"({probes[i]['flops_ratio']:.3f}); raise --lambda-max or --steps", file=sys.stderr)
+    chosen = out / f"probe-{best[1]}"
+    for f in chosen.iterdir():
+        if f.is_file() and f.name != STATE_FILE:
+            shutil.copy2(f, out / f.name)
+    result = json.loads((out / SEARCH_RESULT).read_text())
+    result["probes"] = probes
+    result["flops_target"] = args.flops_target
+    (out / SEARCH_RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def cmd_retrain(args) -> dict:
+    """Step 3: hard FCA with the found schedule, from the search's weights."""
+    out = Path(args.out)
+    result_path = out / RETRAIN_RESULT
+    if result_path.is_file():
+        print(f"{PROG}: retrain already done in {out}; reusing it", file=sys.stderr)
+        return json.loads(result_path.read_text())
+    search = {}
+    if Path(args.model, SEARCH_RESULT).is_file():
+        search = json.loads(Path(args.model, SEARCH_RESULT).read_text())
+    if args.schedule:
+        try:
+            schedule = fr.parse_keep_ratios(args.schedule)
+        except fr.ScheduleError as error:
+            raise TrainError(f"--schedule: {error}") from None
+    elif search:
+        schedule = search["schedule"]
+    else:
+        raise TrainError(f"{args.model} has no {SEARCH_RESULT} (not a search output); pass --schedule R1,R2,...")
+    model, tokenizer = load_checkpoint_dir(args.model)
+    try:
+        fr.validate_schedule(schedule, model.config.num_hidden_layers, args.clusters, args.pooling)
+    except fr.ScheduleError as error:
+        raise TrainError(str(error)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    data = TaskData(args, tokenizer)
+    identity = identity_of(args, "retrain", {"schedule": schedule, "clusters": args.clusters, "pooling": args.pooling})
+    print(f"{PROG}: retrain: schedule {','.join(f'{r:g}' for r in schedule)}, C={args.clusters} {args.pooling}, "
+          f"{len(data.train)} training rows, {args.steps} steps of {args.batch_size}", file=sys.stderr, flush=True)
+    log, seconds = train_loop(args, "retrain", model, data, out, schedule=schedule, clusters=args.clusters,
+                              pooling=args.pooling, identity=identity)
+    lengths = [len(i) for i in data.held_ids] or [len(i) for i in data.ids]
+    result = {"task": args.task, "schedule": schedule, "clusters": args.clusters, "pooling": args.pooling,
+              "lambda": search.get("lambda"), "search": {k: search.get(k) for k in ("lambda", "masses", "steps",
+                                                                                   "seconds", "train_rows")},
+              "heldout_flops_ratio": flops_ratio(model.config, lengths, schedule, args.clusters, args.pooling),
+              "heldout": heldout_metric(model, data, schedule, args.clusters, args.pooling),
+              "train_rows": len(data.train), "steps": args.steps, "seconds": round(seconds, 1),
+              "identity": identity, "final_loss": log[-1]["loss"] if log else None}
+    save_model(model, tokenizer, out)
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{PROG}: retrain done: held-out {result['heldout']}, FLOPs {result['heldout_flops_ratio']:.3f} x dense, "
+          f"{seconds:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def update_manifest(path: str, entry: dict):
+    p = Path(path)
+    entries = json.loads(p.read_text()) if p.is_file() else []
+    entries = [e for e in entries if e.get("path") != entry["path"]] + [entry]
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(entries, indent=2) + "\n")
+    os.replace(tmp, p)
+
+
+def cmd_export(args, command: str | None = None) -> dict:
+    """Step 4: tools/convert.py on the retrained checkpoint, with its schedule, C and pooling."""
+    import convert
+    src = Path(args.source)
+    record = json.loads((src / RETRAIN_RESULT).read_text()) if (src / RETRAIN_RESULT).is_file() else {}
+    if args.schedule:
+        schedule = args.schedule
+    elif record:
+        schedule = ",".join(repr(float(r)) for r in record["schedule"])
+    elif args.dense:
+        schedule = None
+    else:
+        raise TrainError(f"{src} has no {RETRAIN_RESULT} (not a retrain output); pass --schedule, or --dense for a "
+                         f"dense model")
+    clusters = args.clusters if args.clusters is not None else record.get("clusters", convert.DEFAULT_CLUSTERS)
+    pooling = args.pooling or record.get("pooling", "weighted")
+    argv = [str(src), "-o", args.output, "--dtype", args.dtype, "--clusters", str(clusters), "--pooling", pooling,
+            "--force"]
+    if schedule:
+        argv += ["--schedule", schedule]
+    if args.task:
+        argv += ["--task", args.task]
+    if args.labels:
+        argv += ["--labels", args.labels]
+    code = convert.main(argv)
+    if code != 0:
+        raise TrainError(f"convert.py failed for {src} (message above)")
+    entry = {"path": args.output, "task": args.task or record.get("task"), "lambda": record.get("lambda"),
+             "schedule": [float(r) for r in schedule.split(",")] if schedule else None, "clusters": clusters,
+             "pooling": pooling, "command": command or shlex.join([sys.argv[0]] + sys.argv[1:])}
+    if args.manifest:
+        update_manifest(args.manifest, entry)
+    return entry
+
+
+def cmd_pipeline(args) -> dict:
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    command = shlex.join([".venv/bin/python", "tools/train_fca.py"] + sys.argv[1:]) if args.command_line is None else args.command_line
+    started = time.time()
+    if args.finetuned:
+        finetuned = args.finetuned
+        print(f"{PROG}: step 1 (finetune): using the dense checkpoint {finetuned}", file=sys.stderr)
+    else:
+        finetuned = str(work / "finetune")
+        ft = argparse.Namespace(**vars(args))
+        ft.out, ft.epochs, ft.lr, ft.force = finetuned, args.finetune_epochs, args.finetune_lr, False
+        ft.max_examples, ft.batch_size = args.finetune_max_examples, args.finetune_batch_size
+        cmd_finetune(ft)
+    search_args = argparse.Namespace(**vars(args))
+    search_args.model, search_args.out, search_args.steps = finetuned, str(work / "search"), args.search_steps
+    search_args.lr = args.search_lr
+    search = cmd_search(search_args)
+    retrain_args = argparse.Namespace(**vars(args))
+    retrain_args.model, retrain_args.out, retrain_args.steps = str(work / "search"), str(work / "retrain"), \
+        args.retrain_steps
+    retrain_args.schedule, retrain_args.lr = None, args.retrain_lr
+    retrain = cmd_retrain(retrain_args)
+    output = args.output.replace("{lambda}", f"{search['lambda']:g}")
+    export_args = argparse.Namespace(source=str(work / "retrain"), output=output, dtype=args.dtype,
+                                     schedule=None, dense=False, clusters=None, pooling=None, task=args.task,
+                                     labels=None, manifest=args.manifest)
+    entry = cmd_export(export_args, command)
+    summary = {"task": args.task, "output": output, "lambda": search["lambda"], "schedule": retrain["schedule"],
+               "clusters": retrain["clusters"], "pooling": retrain["pooling"],
+               "search_seconds": search["seconds"], "retrain_seconds": retrain["seconds"],
+               "search_steps": search["steps"], "retrain_steps": retrain["steps"], "train_rows": retrain["train_rows"],
+               "heldout_flops_ratio": retrain["heldout_flops_ratio"], "heldout": retrain["heldout"],
+               "this_invocation_seconds": round(time.time() - started, 1), "command": command}
+    (work / "pipeline.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return entry
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_data_options(p, *, steps_default=None):
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--train", required=True, help="GLUE train.tsv (the held-out slice for selection comes from it)")
+    p.add_argument("--max-len", type=int, default=None, help="truncation length (default: 66 for sst2/cola, else 128)")
+    p.add_argument("--max-examples", type=int, default=0, help="train on a seeded subset of this many rows (0 = all)")
+    p.add_argument("--heldout", type=int, default=500,
+                   help="rows of TRAIN held out (never trained on) for the FLOPs/accuracy read-outs and the "
+                        "--flops-target selection (default 500)")
+    p.add_argument("--min-tokens", type=int, default=0,
+                   help="search/retrain: use only rows of at least N tokens (train and held-out slice; SST-2's train "
+                        "set is mostly short phrases, its dev set whole sentences) (default 0 = all)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads (default 1: one unpadded sequence at a time is too small to split, and "
+                        "on a loaded machine 2 threads measured 10x slower)")
+    p.add_argument("--train-word-embeddings", action="store_true",
+                   help="also train the word-embedding matrix (default: frozen, faster on CPU)")
+    p.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear lr warm-up")
+
+
+def add_loop_options(p):
+    p.add_argument("--log-every", type=positive_int, default=10, help="progress line every N steps")
+    p.add_argument("--save-every", type=positive_int, default=50, help="checkpoint every N steps")
+    p.add_argument("--stop-after", type=int, default=0, help=argparse.SUPPRESS)  # tests: simulate an interruption
+
+
+def add_search_options(p, prefix=""):
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--lambda", dest="lam", type=float, help="L1 penalty weight: lambda * l on layer l's retention mass")
+    g.add_argument("--flops-target", type=float,
+                   help="search lambda (geometric bisection, one search per probe) until the schedule's FLOPs on "
+                        "the held-out slice are <= this fraction of dense, e.g. 0.5")
+    p.add_argument("--lambda-min", type=float, default=0.001, help="--flops-target: lowest lambda (default 0.001)")
+    p.add_argument("--lambda-max", type=float, default=1.0, help="--flops-target: highest lambda (default 1)")
+    p.add_argument("--probes", type=positive_int, default=4, help="--flops-target: number of searches (default 4)")
+    p.add_argument("--buckets", type=positive_int, default=10, help="rank buckets per layer (default 10)")
+    p.add_argument("--lr-retention", type=float, default=1.0,
+                   help="SGD step size of the retention weights (default 1)")
+    p.add_argument("--min-ratio", type=float, default=0.05, help="smallest keep ratio in the schedule (default 0.05)")
+
+
+def add_fca_options(p):
+    p.add_argument("--clusters", type=int, default=4, help="FCA clusters C (default 4; 0 = PoWER-BERT dropping)")
+    p.add_argument("--pooling", choices=fr.POOLINGS, default="weighted")
+
+
+def parse_args(argv=None):
+    p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    f = sub.add_parser("finetune", help="step 1: dense fine-tuning (tools/train_classifier.py)")
+    add_data_options(f)
+    f.add_argument("--base", default=tc.default_base_model(), help="pretrained checkpoint (default: the MiniLM)")
+    f.add_argument("--out", required=True)
+    f.add_argument("--dev", help="dev.tsv evaluated once at the end (reporting only)")
+    f.add_argument("--epochs", type=float, default=1.0)
+    f.add_argument("--lr", type=float, default=5e-5)
+    f.add_argument("--force", action="store_true", help="redo even if OUT holds a fine-tuned model")
+
+    s = sub.add_parser("search", help="step 2: soft-extract configuration search")
+    add_data_options(s)
+    add_loop_options(s)
+    add_search_options(s)
+    s.add_argument("--model", required=True, help="the fine-tuned checkpoint directory (step 1)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--steps", type=positive_int, default=200)
+    s.add_argument("--lr", type=float, default=2e-5, help="model weights' AdamW lr (default 2e-5)")
+    s.add_argument("--clusters", type=int, default=4, help="C assumed for the FLOPs read-out (default 4)")
+
+    r = sub.add_parser("retrain", help="step 3: hard FCA retraining with the found schedule")
+    add_data_options(r)
+    add_loop_options(r)
+    add_fca_options(r)
+    r.add_argument("--model", required=True, help="the search output directory (step 2)")
+    r.add_argument("--out", required=True)
+    r.add_argument("--schedule", help="keep ratios (default: the search's)")
+    r.add_argument("--steps", type=positive_int, default=500)
+    r.add_argument("--lr", type=float, default=3e-5)
+
+    e = sub.add_parser("export", help="step 4: write the fcabert model file (tools/convert.py)")
+    e.add_argument("source", help="retrain output directory (or any checkpoint with --schedule/--dense)")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--dtype", choices=("fp32", "bf16"), default="bf16")
+    e.add_argument("--schedule", help="override the keep ratios")
+    e.add_argument("--dense", action="store_true", help="export without a schedule (a finetune output)")
+    e.add_argument("--clusters", type=int)
+    e.add_argument("--pooling", choices=fr.POOLINGS)
+    e.add_argument("--task")
+    e.add_argument("--labels")
+    e.add_argument("--manifest", help="add/replace this model's entry in a MANIFEST.json")
+
+    q = sub.add_parser("pipeline", help="all steps; finished steps are skipped, interrupted ones resume")
+    add_data_options(q)
+    add_loop_options(q)
+    add_search_options(q)
+    add_fca_options(q)
+    q.add_argument("--work", required=True, help="work directory (finetune/, search/, retrain/ inside)")
+    q.add_argument("-o", "--output", required=True,
+                   help="model file to write; {lambda} in the name becomes the lambda used (found by --flops-target)")
+    q.add_argument("--finetuned", help="skip step 1: use this dense fine-tuned checkpoint")
+    q.add_argument("--base", default=tc.default_base_model(), help="pretrained checkpoint for step 1")
+    q.add_argument("--dev", help="step 1 only: dev.tsv evaluated once at the end (reporting only)")
+    q.add_argument("--finetune-epochs", type=float, default=3.0)
+    q.add_argument("--finetune-lr", type=float, default=5e-5)
+    q.add_argument("--finetune-max-examples", type=int, default=0)
+    q.add_argument("--finetune-batch-size", type=positive_int, default=32)
+    q.add_argument("--search-steps", type=positive_int, default=200)
+    q.add_argument("--search-lr", type=float, default=2e-5)
+    q.add_argument("--retrain-steps", type=positive_int, default=500)
+    q.add_argument("--retrain-lr", type=float, default=3e-5)
+    q.add_argument("--dtype", choices=("fp32", "bf16"), default="bf16")
+    q.add_argument("--manifest", help="add/replace this model's entry in a MANIFEST.json")
+    q.add_argument("--command-line", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if getattr(args, "max_len", 0) is None:
+        args.max_len = DEFAULT_TASK_MAX_LEN.get(args.task, 128)
+    if hasattr(args, "max_len") and args.max_len < 2:
+        p.error(f"--max-len must be >= 2, got {args.max_len}")
+    if getattr(args, "clusters", None) is not None and args.clusters < 0:
+        p.error(f"--clusters must be >= 0, got {args.clusters}")
+    if getattr(args, "lam", None) is not None and args.lam < 0:
+        p.error(f"--lambda must be >= 0, got {args.lam}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if hasattr(args, "threads"):
+        import torch
+        torch.set_num_threads(args.threads)
+    try:
+        {"finetune": cmd_finetune, "search": cmd_search, "retrain": cmd_retrain, "export": cmd_export,
+         "pipeline": cmd_pipeline}[args.command](args)
+    except Interrupted as stop:
+        print(f"{PROG}: {stop}", file=sys.stderr)
+        return 3
+    except (TrainError, fr.ScheduleError, OSError, ValueError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
