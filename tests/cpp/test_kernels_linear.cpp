@@ -11,23 +11,13 @@
 #include <vector>
 
 #include "kernels/linear.h"
+#include "kernels_test_util.h"
 
 namespace fcabert::kernels {
 namespace {
 
-// A primitive runs only on streams of the engine it was created for: one engine per test binary.
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-std::vector<float> random_values(size_t count, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(count);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test_util::cpu_engine;
+using test_util::random_values;
 
 double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 

@@ -15,22 +15,13 @@
 #include <vector>
 
 #include "kernels/linear.h"
+#include "kernels_test_util.h"
 
 namespace fcabert::kernels {
 namespace {
 
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-std::vector<float> random_values(size_t count, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(count);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test_util::cpu_engine;
+using test_util::random_values;
 
 float bf16_to_float(uint16_t bits) {
   const uint32_t wide = static_cast<uint32_t>(bits) << 16;
