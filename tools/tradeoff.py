@@ -252,6 +252,15 @@ class Runner:
 # ---------------------------------------------------------------------------------------------
 # points
 
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB pieces (model files are tens of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
 def point_from_report(series: str, label: str, report: dict, **extra) -> dict:
     split = report["splits"][0]
     fca = split["fca"]
@@ -287,7 +296,7 @@ def read_manifest(path: Path):
 
 def collect_task(task: str, args, runner: Runner, manifest):
     info = TASKS[task]
-    points, missing, notes = [], [], []
+    points, missing = [], []
     dense_path = resolve(args.dense_model.get(task, info["dense"]))
     entries = [e for e in (manifest or []) if str(e.get("task", "")).lower().replace("-", "") == task]
     if task not in args.dense_model and not dense_path.is_file():
@@ -357,9 +366,16 @@ def collect_task(task: str, args, runner: Runner, manifest):
     elif not entries:
         missing.append({"what": f"learned FCA models for {task}: none listed in {shown(args.manifest)}",
                         "command": TRAIN_FCA_HINT, "consequence": "no learned points from the manifest"})
+    seen_contents = {}  # a model copied under another name (e.g. into models/) is one point
     for path, entry in learned:
         lam = entry.get("lambda")
-        label = f"λ={lam:g}" if isinstance(lam, (int, float)) else path.stem
+        label = f"λ={lam:g} ({path.stem})" if isinstance(lam, (int, float)) else path.stem
+        if path.is_file():
+            digest = file_digest(path)
+            if digest in seen_contents:
+                log(f"{task}: {shown(path)} is byte-identical to {shown(seen_contents[digest])}: shown once")
+                continue
+            seen_contents[digest] = path
         if not path.is_file():
             missing.append({"what": f"learned model {shown(path)}" + (f" (λ={lam})" if lam is not None else ""),
                             "command": entry.get("command") or TRAIN_FCA_HINT,
@@ -371,7 +387,7 @@ def collect_task(task: str, args, runner: Runner, manifest):
                                         **extra_info))
         report0 = runner.eval(task, path, ["--clusters", "0"], f"learned-{name}-c0")
         points.append(point_from_report("learned, C=0 (drop)", label + " C=0", report0, **extra_info))
-    return points, missing, notes
+    return points, missing
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,7 +608,7 @@ def main(argv=None) -> int:
               "`--clusters 0` for the same FLOPs target (dropping at equal FLOPs). See docs/CALIBRATE.md.", ""]
         all_missing = []
         for task in args.tasks:
-            points, missing, _ = collect_task(task, args, runner, manifest)
+            points, missing = collect_task(task, args, runner, manifest)
             all_missing += missing
             svg = Path(args.svg_dir) / f"tradeoff_{task}.svg"
             subtitle = f"{len(points)} points; fcabert eval on GLUE dev; generated {dt.date.today().isoformat()}"
