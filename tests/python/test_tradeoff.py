@@ -37,6 +37,8 @@ def run(fcabert_bin, tmp_path_factory):
     glue = tiny_sst2(root / "glue", train=50, dev=30).parent
     dense = tiny_model(root / "dense.fcab")
     learned = tiny_model(root / "learned.fcab", seed=8, schedule=[0.9, 0.8, 0.7, 0.6, 0.5, 0.4], clusters=2)
+    copy = root / "copy-of-learned.fcab"  # the same bytes under another name: one point, not two
+    copy.write_bytes(learned.read_bytes())
     manifest = root / "MANIFEST.json"
     manifest.write_text(json.dumps([
         {"path": str(learned), "task": "sst2", "lambda": 0.01, "schedule": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
@@ -46,7 +48,7 @@ def run(fcabert_bin, tmp_path_factory):
     ]))
     args = ["--tasks", "sst2,mrpc", "--glue", str(glue), "--manifest", str(manifest),
             "--dense-model", f"sst2={dense}", "--dense-model", f"mrpc={root / 'no-mrpc.fcab'}",
-            "--no-default-learned", "--targets", "0.6", "--calib-limit", "30",
+            "--no-default-learned", "--learned", f"sst2={copy}", "--targets", "0.6", "--calib-limit", "30",
             "--workdir", str(root / "work"), "--out", str(root / "TRADEOFF.md"), "--svg-dir", str(root)]
     first = tradeoff(fcabert_bin, *args)
     second = tradeoff(fcabert_bin, *args)
@@ -69,8 +71,9 @@ def test_every_series_is_measured(run):
     for p in run["data"]["points"]:
         if p["series"] != "dense":
             assert p["flops_share"] < 1.0, p
+    assert len(by_series(run["data"], "learned FCA")) == 1  # the byte-identical copy is not a second point
     learned, learned0 = by_series(run["data"], "learned FCA")[0], by_series(run["data"], "learned, C=0 (drop)")[0]
-    assert learned["label"] == "λ=0.01" and "C=2" in learned["schedule"] and "C=0" in learned0["schedule"]
+    assert learned["label"] == "λ=0.01 (learned)" and "C=2" in learned["schedule"] and "C=0" in learned0["schedule"]
     assert learned0["flops_share"] < learned["flops_share"]  # dropping also drops the cluster rows
 
 
