@@ -393,8 +393,17 @@ def collect_task(task: str, args, runner: Runner, manifest):
 # ---------------------------------------------------------------------------------------------
 # the SVG plot (written by hand: no plotting library)
 
-def nice_step(span: float, ticks: int = 6) -> float:
-    raw = span / max(1, ticks)
+def ticks(start: float, stop: float, step: float) -> list[float]:
+    """start, start + step, ... up to stop (rounded so that 0.1 steps stay 0.1, 0.2, ...)."""
+    values, value = [], start
+    while value <= stop + 1e-9:
+        values.append(value)
+        value = round(value + step, 10)
+    return values
+
+
+def nice_step(span: float, count: int = 6) -> float:
+    raw = span / max(1, count)
     power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * power:
@@ -445,25 +454,15 @@ def render_svg(task: str, points, metric_name: str, subtitle: str) -> str:
     def sy(v):
         return top + (y1 - v) / (y1 - y0) * ph
 
+    xticks = ticks(math.ceil(x0 * 10) / 10, x1, 0.1)
+    yticks = ticks(y0, y1, ystep)
     out.append('<g class="axes" stroke="#ccc">')
-    xt = math.ceil(x0 * 10) / 10
-    while xt <= x1 + 1e-9:
-        out.append(f'<line x1="{sx(xt):.1f}" y1="{top}" x2="{sx(xt):.1f}" y2="{top + ph}"/>')
-        xt = round(xt + 0.1, 10)
-    yt = y0
-    while yt <= y1 + 1e-9:
-        out.append(f'<line x1="{left}" y1="{sy(yt):.1f}" x2="{left + pw}" y2="{sy(yt):.1f}"/>')
-        yt = round(yt + ystep, 10)
+    out += [f'<line x1="{sx(xt):.1f}" y1="{top}" x2="{sx(xt):.1f}" y2="{top + ph}"/>' for xt in xticks]
+    out += [f'<line x1="{left}" y1="{sy(yt):.1f}" x2="{left + pw}" y2="{sy(yt):.1f}"/>' for yt in yticks]
     out.append("</g>")
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    xt = math.ceil(x0 * 10) / 10
-    while xt <= x1 + 1e-9:
-        out.append(f'<text x="{sx(xt):.1f}" y="{top + ph + 16}" text-anchor="middle">{xt:.1f}</text>')
-        xt = round(xt + 0.1, 10)
-    yt = y0
-    while yt <= y1 + 1e-9:
-        out.append(f'<text x="{left - 6}" y="{sy(yt) + 4:.1f}" text-anchor="end">{yt:g}</text>')
-        yt = round(yt + ystep, 10)
+    out += [f'<text x="{sx(xt):.1f}" y="{top + ph + 16}" text-anchor="middle">{xt:.1f}</text>' for xt in xticks]
+    out += [f'<text x="{left - 6}" y="{sy(yt) + 4:.1f}" text-anchor="end">{yt:g}</text>' for yt in yticks]
     out.append(f'<text x="{left + pw / 2}" y="{height - 18}" text-anchor="middle">'
                f'FLOPs as a share of dense (fcabert eval; real token counts, no padding)</text>')
     out.append(f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
