@@ -248,6 +248,27 @@ def task_loss(logits, labels, regression: bool):
     return F.cross_entropy(logits, torch.tensor([int(y) for y in labels], dtype=torch.long))
 
 
+def distillation_loss(student, teacher, temperature: float, regression: bool):
+    """Knowledge distillation from the dense model (Hinton et al.): the KL divergence of the
+    student's temperature-softened distribution from the teacher's, scaled by T^2 so its
+    gradient keeps the magnitude of the task loss; for regression, the squared distance to
+    the teacher's output. Zero when the student reproduces the teacher."""
+    import torch.nn.functional as F
+    if regression:
+        return F.mse_loss(student, teacher)
+    t = temperature
+    return F.kl_div(F.log_softmax(student / t, dim=-1), F.log_softmax(teacher / t, dim=-1),
+                    log_target=True, reduction="batchmean") * (t * t)
+
+
+def dense_logits(model, data: TaskData, index):
+    """The teacher's logits for the rows `index`: dense, eval mode (no dropout), no gradient.
+    Deterministic, so a resumed run recomputes exactly what the interrupted one saw."""
+    import torch
+    with torch.no_grad():
+        return forward_batch(model, data, index, None, 0, "weighted", None)
+
+
 def heldout_metric(model, data: TaskData, schedule, clusters, pooling) -> dict:
     """Accuracy (or Pearson r for regression) on the held-out slice of train, hard FCA."""
     import torch
@@ -279,7 +300,8 @@ def heldout_metric(model, data: TaskData, schedule, clusters, pooling) -> dict:
 def identity_of(args, mode: str, extra: dict) -> dict:
     """The options that must match for a checkpoint to be resumed."""
     keys = ("task", "train", "model", "steps", "batch_size", "lr", "lr_retention", "max_len", "max_examples",
-            "heldout", "seed", "buckets", "train_word_embeddings", "warmup", "min_tokens")
+            "heldout", "seed", "buckets", "train_word_embeddings", "warmup", "min_tokens", "distill",
+            "temperature", "teacher")
     ident = {k: getattr(args, k, None) for k in keys}
     ident["model"] = str(Path(args.model).resolve())
     ident["mode"] = mode
@@ -295,9 +317,10 @@ def save_state(path: Path, state: dict):
 
 
 def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, lam: float = 0.0,
-               schedule=None, clusters: int = 0, pooling: str = "weighted", identity: dict):
+               schedule=None, clusters: int = 0, pooling: str = "weighted", identity: dict, teacher=None):
     """Runs args.steps steps (resuming from out/train_state.pt when it exists). Returns the
-    per-step log rows."""
+    per-step log rows. With a teacher, the loss is (1 - a) * task loss + a * distillation
+    loss, a = args.distill."""
     import torch
     from transformers import get_linear_schedule_with_warmup  # noqa: F401  (schedule below is the same shape)
 
@@ -357,6 +380,9 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
             index = plan[step]
             logits = forward_batch(model, data, index, schedule, clusters, pooling, soft)
             loss = task_loss(logits, [data.labels[i] for i in index], data.regression)
+            if teacher is not None:
+                kd = distillation_loss(logits, dense_logits(teacher, data, index), args.temperature, data.regression)
+                loss = (1.0 - args.distill) * loss + args.distill * kd
             total = loss + soft.penalty(lam) if soft is not None else loss
             total.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -535,10 +561,19 @@ def cmd_retrain(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data = TaskData(args, tokenizer)
     identity = identity_of(args, "retrain", {"schedule": schedule, "clusters": args.clusters, "pooling": args.pooling})
+    teacher = None
+    if args.distill > 0:
+        # The teacher is the starting checkpoint run dense: retraining then learns to make
+        # the reduced sequence give the dense model's answers, not just the labels.
+        teacher, _ = load_checkpoint_dir(args.teacher or args.model)
+        teacher.eval()
+        teacher.requires_grad_(False)
     print(f"{PROG}: retrain: schedule {','.join(f'{r:g}' for r in schedule)}, C={args.clusters} {args.pooling}, "
-          f"{len(data.train)} training rows, {args.steps} steps of {args.batch_size}", file=sys.stderr, flush=True)
+          f"{len(data.train)} training rows, {args.steps} steps of {args.batch_size}"
+          + (f", distilling from the dense model (a={args.distill:g}, T={args.temperature:g})" if teacher else ""),
+          file=sys.stderr, flush=True)
     log, seconds = train_loop(args, "retrain", model, data, out, schedule=schedule, clusters=args.clusters,
-                              pooling=args.pooling, identity=identity)
+                              pooling=args.pooling, identity=identity, teacher=teacher)
     lengths = [len(i) for i in data.held_ids] or [len(i) for i in data.ids]
     result = {"task": args.task, "schedule": schedule, "clusters": args.clusters, "pooling": args.pooling,
               "lambda": search.get("lambda"), "search": {k: search.get(k) for k in ("lambda", "masses", "steps",
@@ -546,6 +581,7 @@ def cmd_retrain(args) -> dict:
               "heldout_flops_ratio": flops_ratio(model.config, lengths, schedule, args.clusters, args.pooling),
               "heldout": heldout_metric(model, data, schedule, args.clusters, args.pooling),
               "train_rows": len(data.train), "steps": args.steps, "seconds": round(seconds, 1),
+              "distill": args.distill, "temperature": args.temperature,
               "identity": identity, "final_loss": log[-1]["loss"] if log else None}
     save_model(model, tokenizer, out)
     result_path.write_text(json.dumps(result, indent=2) + "\n")
@@ -621,6 +657,7 @@ def cmd_pipeline(args) -> dict:
     retrain_args.model, retrain_args.out, retrain_args.steps = str(work / "search"), str(work / "retrain"), \
         args.retrain_steps
     retrain_args.schedule, retrain_args.lr = None, args.retrain_lr
+    retrain_args.teacher = args.teacher or finetuned
     retrain = cmd_retrain(retrain_args)
     output = args.output.replace("{lambda}", f"{search['lambda']:g}")
     export_args = argparse.Namespace(source=str(work / "retrain"), output=output, dtype=args.dtype,
@@ -701,6 +738,16 @@ def add_fca_options(p):
     p.add_argument("--pooling", choices=fr.POOLINGS, default="weighted")
 
 
+def add_distill_options(p):
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="retrain: weight a in [0, 1] of distillation from the starting (dense) model; the loss is "
+                        "(1 - a) * task loss + a * distillation loss (default 0 = labels only)")
+    p.add_argument("--temperature", type=float, default=2.0,
+                   help="retrain: softmax temperature T of the distillation (default 2)")
+    p.add_argument("--teacher", help="retrain: the dense checkpoint to distil from (default: the starting model; "
+                                     "pipeline: the fine-tuned model of step 1)")
+
+
 def parse_args(argv=None):
     p = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -733,6 +780,7 @@ def parse_args(argv=None):
     r.add_argument("--schedule", help="keep ratios (default: the search's)")
     r.add_argument("--steps", type=positive_int, default=500)
     r.add_argument("--lr", type=float, default=3e-5)
+    add_distill_options(r)
 
     e = sub.add_parser("export", help="step 4: write the fcabert model file (tools/convert.py)")
     e.add_argument("source", help="retrain output directory (or any checkpoint with --schedule/--dense)")
@@ -765,6 +813,7 @@ def parse_args(argv=None):
     q.add_argument("--search-lr", type=float, default=2e-5)
     q.add_argument("--retrain-steps", type=positive_int, default=500)
     q.add_argument("--retrain-lr", type=float, default=3e-5)
+    add_distill_options(q)
     q.add_argument("--dtype", choices=("fp32", "bf16"), default="bf16")
     q.add_argument("--manifest", help="add/replace this model's entry in a MANIFEST.json")
     q.add_argument("--command-line", help=argparse.SUPPRESS)
@@ -775,6 +824,10 @@ def parse_args(argv=None):
         p.error(f"--max-len must be >= 2, got {args.max_len}")
     if getattr(args, "clusters", None) is not None and args.clusters < 0:
         p.error(f"--clusters must be >= 0, got {args.clusters}")
+    if not 0.0 <= getattr(args, "distill", 0.0) <= 1.0:
+        p.error(f"--distill must be in [0, 1], got {args.distill}")
+    if getattr(args, "temperature", 1.0) <= 0:
+        p.error(f"--temperature must be > 0, got {args.temperature}")
     if getattr(args, "lam", None) is not None and args.lam < 0:
         p.error(f"--lambda must be >= 0, got {args.lam}")
     return args

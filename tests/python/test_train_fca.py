@@ -184,6 +184,55 @@ def test_exported_model_matches_pytorch_in_the_engine(tiny, searched, fcabert_bi
 
 
 # ---------------------------------------------------------------------------------------
+# distillation from the dense model during retraining
+
+def test_distillation_loss_is_zero_only_when_the_student_matches_the_teacher():
+    teacher = torch.tensor([[2.0, -1.0], [0.5, 0.25]])
+    assert tf.distillation_loss(teacher.clone(), teacher, 2.0, regression=False).item() == pytest.approx(0, abs=1e-7)
+    moved = teacher + torch.tensor([[-1.0, 1.0], [0.0, 0.0]])
+    assert tf.distillation_loss(moved, teacher, 2.0, regression=False).item() > 0.01
+    assert tf.distillation_loss(torch.tensor([[1.0]]), torch.tensor([[3.0]]), 2.0, regression=True).item() == 4.0
+
+
+def kl_to_dense(student_dir, teacher_dir, tokenizer_texts, schedule, clusters):
+    """Mean KL(teacher dense || student with hard FCA) over some sentences."""
+    student, tokenizer = tf.load_checkpoint_dir(str(student_dir))
+    teacher, _ = tf.load_checkpoint_dir(str(teacher_dir))
+    student.eval(), teacher.eval()
+    total = 0.0
+    with torch.no_grad():
+        for text in tokenizer_texts:
+            enc = tokenizer(text, truncation=True, max_length=40)
+            s = fr.fca_encode(student, enc["input_ids"], enc["token_type_ids"], schedule, clusters)[0]
+            t = fr.fca_encode(teacher, enc["input_ids"], enc["token_type_ids"])[0]
+            total += torch.sum(torch.softmax(t, -1) * (torch.log_softmax(t, -1) - torch.log_softmax(s, -1))).item()
+    return total / len(tokenizer_texts)
+
+
+def test_distilled_retraining_stays_closer_to_the_dense_model(tiny, tmp_path):
+    schedule, texts = "0.6,0.4,0.3", tiny["texts"]
+    outs = {}
+    for distill in ("0", "1"):
+        outs[distill] = tmp_path / f"retrain-distill{distill}"
+        assert run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", outs[distill],
+                   "--schedule", schedule, "--clusters", "1", "--steps", "20", "--lr", "3e-3",
+                   "--distill", distill) == 0
+    record = json.loads((outs["1"] / tf.RETRAIN_RESULT).read_text())
+    assert record["distill"] == 1.0 and record["identity"]["distill"] == 1.0
+    ratios = [float(r) for r in schedule.split(",")]
+    labels_only = kl_to_dense(outs["0"], tiny["model"], texts, ratios, 1)
+    distilled = kl_to_dense(outs["1"], tiny["model"], texts, ratios, 1)
+    assert distilled < 0.5 * labels_only, (distilled, labels_only)
+
+
+def test_distill_weight_out_of_range_is_a_usage_error(tiny, capsys):
+    with pytest.raises(SystemExit) as info:
+        run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", "x",
+            "--schedule", "1,1,1", "--distill", "1.5")
+    assert info.value.code == 2 and "--distill must be in [0, 1]" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
 # resume
 
 def weights_of(directory):
