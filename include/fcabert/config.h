@@ -49,7 +49,7 @@ enum class Pooling { Weighted, Mean };
 // The FCA token-reduction schedule (DESIGN §1). Empty keep_ratios = dense model.
 struct FcaSchedule {
   std::vector<double> keep_ratios;  // one per layer, in (0, 1], non-increasing
-  int64_t clusters = 0;            // C; 0 = drop the remaining tokens (PoWER-BERT)
+  int64_t clusters = 0;             // C; 0 = drop the remaining tokens (PoWER-BERT)
   Pooling pooling = Pooling::Weighted;
   bool enabled() const { return !keep_ratios.empty(); }
 };

@@ -34,13 +34,19 @@
 
 namespace fcabert {
 
-// The arithmetic of the encoder's matrix products. kBf16 stores the encoder weights as bf16
-// (rounded once at load) and rounds each GEMM's input to bf16, accumulating in fp32;
-// attention, LayerNorm, GELU, the pooler and the classifier stay fp32. It needs a CPU with
-// AVX512_BF16 (or AMX) to be faster; elsewhere oneDNN may refuse it (an Error at load).
-enum class Precision { kFp32, kBf16 };
+// The arithmetic of the encoder's matrix products; attention, LayerNorm, GELU, the pooler
+// and the classifier stay fp32 in every case.
+// - kBf16 stores the encoder weights as bf16 (rounded once at load) and rounds each GEMM's
+//   input to bf16, accumulating in fp32. It is faster only where oneDNN has fast bf16
+//   kernels (AMX); on AVX512_BF16 alone it measured slower than fp32 (docs/PERF.md).
+// - kInt8 is dynamic quantization: the encoder weights as s8 with a scale per output feature
+//   (once at load), each GEMM's input as u8 with one scale and zero point per call, int32
+//   accumulation (VNNI). Results differ from fp32 by more than bf16's; docs/PERF.md has the
+//   accuracy measured.
+// Where oneDNN has no implementation for the CPU, loading throws an Error.
+enum class Precision { kFp32, kBf16, kInt8 };
 
-// "fp32" / "bf16", and back (throws fcabert::Error for any other name).
+// "fp32" / "bf16" / "int8", and back (throws fcabert::Error for any other name).
 const char* precision_name(Precision precision);
 Precision parse_precision(const std::string& name);
 

@@ -4,7 +4,7 @@
 //   fcabert bench --tokens T.jsonl --serve [...]  one JSON line when loaded, then one timed pass
 //                                                 per "run" line on stdin (a driver interleaves
 //                                                 several engines pass by pass), "quit" ends
-//   fcabert bench --gemm [...]                    oneDNN matmul GFLOP/s, fp32 and bf16
+//   fcabert bench --gemm [...]                    oneDNN matmul GFLOP/s, fp32, bf16 and int8
 // The token file has one JSON object per line: {"ids": [...], "type_ids": [...]} (type_ids
 // optional), exactly what the model sees; the driver tokenizes once for every engine.
 //
@@ -300,8 +300,9 @@ json run_gemm(const BenchOptions& options) {
   if (options.quick) shapes = {{256, 256, 512}};
   json rows = json::array();
   json peak = json::object();
-  for (const auto precision : {kernels::MatmulPrecision::kFp32, kernels::MatmulPrecision::kBf16}) {
-    const char* name = precision == kernels::MatmulPrecision::kBf16 ? "bf16" : "fp32";
+  for (const auto precision :
+       {kernels::MatmulPrecision::kFp32, kernels::MatmulPrecision::kBf16, kernels::MatmulPrecision::kInt8}) {
+    const char* name = kernels::to_string(precision);
     double best = 0;
     for (const Shape& s : shapes) {
       for (const bool runtime_rows : {false, true}) {

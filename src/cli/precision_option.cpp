@@ -5,9 +5,10 @@ namespace fcabert::cli {
 void add_precision_flag(CLI::App* command, std::string& precision) {
   command
       ->add_option("--precision", precision,
-                   "GEMM arithmetic: fp32, or bf16 (weights and GEMM inputs rounded to bf16, fp32 "
-                   "accumulation; about 2x faster GEMMs on CPUs with AVX512_BF16)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
+                   "GEMM arithmetic: fp32; bf16 (weights and GEMM inputs rounded to bf16, fp32 "
+                   "accumulation; faster only with AMX); or int8 (dynamic quantization: s8 weights "
+                   "per output feature, u8 inputs per call, VNNI)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
       ->capture_default_str();
 }
 

@@ -1,6 +1,8 @@
 #include "kernels/linear.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -13,13 +15,39 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-dt input_type(MatmulPrecision precision) { return precision == MatmulPrecision::kBf16 ? dt::bf16 : dt::f32; }
+dt input_type(MatmulPrecision precision) {
+  switch (precision) {
+    case MatmulPrecision::kBf16:
+      return dt::bf16;
+    case MatmulPrecision::kInt8:
+      return dt::u8;
+    case MatmulPrecision::kFp32:
+      break;
+  }
+  return dt::f32;
+}
 
-dnnl::primitive_attr make_attr(Epilogue epilogue) {
+dt weight_type(MatmulPrecision precision) {
+  return precision == MatmulPrecision::kInt8 ? dt::s8 : input_type(precision);
+}
+
+// The index of the post-op that adds the bias after the int8 output scale (see make_attr).
+int bias_post_op(Epilogue epilogue) { return epilogue == Epilogue::kAccumulate ? 1 : 0; }
+
+dnnl::primitive_attr make_attr(Epilogue epilogue, MatmulPrecision precision, int64_t out) {
   dnnl::post_ops ops;
-  if (epilogue == Epilogue::kGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-  if (epilogue == Epilogue::kAccumulate) ops.append_sum(1.f);
   dnnl::primitive_attr attr;
+  // oneDNN's fast int8 GEMM takes `sum` only as the first post-op.
+  if (epilogue == Epilogue::kAccumulate) ops.append_sum(1.f);
+  if (precision == MatmulPrecision::kInt8) {
+    // The per-call scale (input scale x per-feature weight scale) is known only at run time.
+    attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    // oneDNN 2.x adds a matmul's own bias before the output scale, i.e. in the s32 domain;
+    // as a post-op the fp32 bias is added after it, to the real-valued product.
+    ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, out}, dt::f32, tag::ab));
+  }
+  if (epilogue == Epilogue::kGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
   attr.set_post_ops(ops);
   // Each Session passes its own scratchpad, so Sessions on different threads can execute the
   // same (shared, immutable) primitive at once.
@@ -30,28 +58,29 @@ dnnl::primitive_attr make_attr(Epilogue epilogue) {
 dnnl::matmul::primitive_desc make_primitive_desc(const dnnl::engine& engine, int64_t in, int64_t out,
                                                  Epilogue epilogue, MatmulPrecision precision) {
   const dnnl::memory::dim rows = DNNL_RUNTIME_DIM_VAL;
-  const dt type = input_type(precision);
-  const dnnl::memory::desc src({rows, in}, type, tag::ab);
+  const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   // `any` lets oneDNN pick the weight layout it runs fastest with; we reorder once at load.
-  const dnnl::memory::desc weights({in, out}, type, tag::any);
-  const dnnl::memory::desc bias({1, out}, dt::f32, tag::ab);
+  const dnnl::memory::desc weights({in, out}, weight_type(precision), tag::any);
+  // int8 adds the bias as a post-op instead (make_attr).
+  const dnnl::memory::desc bias = precision == MatmulPrecision::kInt8
+                                      ? dnnl::memory::desc()
+                                      : dnnl::memory::desc({1, out}, dt::f32, tag::ab);
   const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
   try {
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst), make_attr(epilogue),
-                                        engine);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
+                                        make_attr(epilogue, precision, out), engine);
   } catch (const dnnl::error& e) {
-    throw Error(std::string("oneDNN has no ") + (precision == MatmulPrecision::kBf16 ? "bf16" : "fp32") +
-                " matmul for " + std::to_string(in) + " -> " + std::to_string(out) +
-                " features: " + e.what() +
-                (precision == MatmulPrecision::kBf16 ? " (use --precision fp32 on this CPU)" : ""));
+    throw Error(std::string("oneDNN has no ") + to_string(precision) + " matmul for " + std::to_string(in) +
+                " -> " + std::to_string(out) + " features: " + e.what() +
+                (precision != MatmulPrecision::kFp32 ? " (use --precision fp32 on this CPU)" : ""));
   }
 }
 
 // Copies user data described by `from` into a new library-owned memory laid out as `to`
 // (converting the data type when `to` has another one).
-dnnl::memory reorder_into(const dnnl::engine& engine, const dnnl::memory::desc& from, const float* data,
+dnnl::memory reorder_into(const dnnl::engine& engine, const dnnl::memory::desc& from, const void* data,
                           const dnnl::memory::desc& to) {
-  dnnl::memory source(from, engine, const_cast<float*>(data));  // read only: a reorder source
+  dnnl::memory source(from, engine, const_cast<void*>(data));  // read only: a reorder source
   dnnl::memory target(to, engine);
   dnnl::stream stream(engine);
   dnnl::reorder(source, target).execute(stream, source, target);
@@ -78,7 +107,83 @@ inline uint16_t round_to_bf16(float value) {
   return static_cast<uint16_t>((bits & 0x7FFFFFFFu) > 0x7F800000u ? quiet_nan : rounded);
 }
 
+// W[out, in] as s8 rows with one symmetric scale per row (output feature): per-feature
+// scales keep a feature with small weights from losing its precision to a large one.
+std::vector<int8_t> quantize_weight_rows(const float* weight, int64_t in, int64_t out,
+                                         std::vector<float>& scales) {
+  std::vector<int8_t> q(static_cast<size_t>(in * out));
+  scales.assign(static_cast<size_t>(out), 1.f);
+  for (int64_t n = 0; n < out; ++n) {
+    const float* row = weight + n * in;
+    float largest = 0.f;
+    for (int64_t k = 0; k < in; ++k) largest = std::max(largest, std::fabs(row[k]));
+    if (largest > 0.f) scales[n] = largest / 127.f;
+    const float inverse = 1.f / scales[n];
+    for (int64_t k = 0; k < in; ++k) q[n * in + k] = static_cast<int8_t>(std::nearbyint(row[k] * inverse));
+  }
+  return q;
+}
+
 }  // namespace
+
+const char* to_string(MatmulPrecision precision) {
+  switch (precision) {
+    case MatmulPrecision::kBf16:
+      return "bf16";
+    case MatmulPrecision::kInt8:
+      return "int8";
+    case MatmulPrecision::kFp32:
+      break;
+  }
+  return "fp32";
+}
+
+size_t converted_input_bytes(MatmulPrecision precision) {
+  switch (precision) {
+    case MatmulPrecision::kBf16:
+      return sizeof(uint16_t);
+    case MatmulPrecision::kInt8:
+      return sizeof(uint8_t);
+    case MatmulPrecision::kFp32:
+      break;
+  }
+  return 0;
+}
+
+QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out) {
+  float lo = 0.f, hi = 0.f;  // the range always includes 0, so padding-free zeros stay exact
+  if (worth_parallel(count)) {
+#pragma omp parallel for simd reduction(min : lo) reduction(max : hi) schedule(static)
+    for (int64_t i = 0; i < count; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+  } else {
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t i = 0; i < count; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+  }
+  QuantizedU8 q;
+  if (!(hi - lo > 0.f) || !std::isfinite(hi - lo)) {
+    // All zeros (scale 1 is as good as any), or a NaN/inf input: let the NaN show in the
+    // output rather than hide it behind a clamp.
+    q.scale = hi - lo > 0.f ? hi - lo : 1.f;
+  } else {
+    q.scale = (hi - lo) / 255.f;
+  }
+  q.zero_point = static_cast<int32_t>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
+  const float inverse = 1.f / q.scale;
+  const float zero = static_cast<float>(q.zero_point);
+  // Clamp, then round half up by truncation: std::nearbyint would be a libm call per element
+  // (it honours the rounding mode), several times slower than the GEMM's share of the work.
+  auto quantize = [inverse, zero](float v) {
+    return static_cast<uint8_t>(std::clamp(v * inverse + zero, 0.f, 255.f) + 0.5f);
+  };
+  if (worth_parallel(count)) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < count; ++i) out[i] = quantize(x[i]);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) out[i] = quantize(x[i]);
+  }
+  return q;
+}
 
 int onednn_calls_in_flight() { return g_onednn_in_flight.load(std::memory_order_relaxed); }
 
@@ -104,20 +209,40 @@ Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bia
       scratchpad_desc_(primitive_desc_.scratchpad_desc()) {
   // W is [out, in] row-major, i.e. the [in, out] matrix the matmul wants with dims swapped
   // in memory: format tag `ba`.
-  const dnnl::memory::desc user_weights({in_features, out_features}, dt::f32, tag::ba);
-  weights_ = reorder_into(engine, user_weights, weight, primitive_desc_.weights_desc());
   const dnnl::memory::desc user_bias({1, out_features}, dt::f32, tag::ab);
-  bias_ = reorder_into(engine, user_bias, bias, primitive_desc_.bias_desc());
+  if (precision == MatmulPrecision::kInt8) {
+    const std::vector<int8_t> quantized =
+        quantize_weight_rows(weight, in_features, out_features, weight_scales_);
+    const dnnl::memory::desc user_weights({in_features, out_features}, dt::s8, tag::ba);
+    weights_ = reorder_into(engine, user_weights, quantized.data(), primitive_desc_.weights_desc());
+    bias_ = reorder_into(engine, user_bias, bias, user_bias);
+  } else {
+    const dnnl::memory::desc user_weights({in_features, out_features}, dt::f32, tag::ba);
+    weights_ = reorder_into(engine, user_weights, weight, primitive_desc_.weights_desc());
+    bias_ = reorder_into(engine, user_bias, bias, primitive_desc_.bias_desc());
+  }
 }
 
 void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
-                     uint16_t* x_bf16) const {
+                     const MatmulBuffers& buffers) const {
   if (rows == 0) return;
   const void* source = x;
-  if (precision_ == MatmulPrecision::kBf16) {
-    if (x_bf16 == nullptr) throw Error("bf16 Linear::forward needs a buffer for the converted input");
-    to_bf16(x, rows * in_features_, x_bf16);
-    source = x_bf16;
+  QuantizedU8 quantized;
+  if (precision_ != MatmulPrecision::kFp32) {
+    if (buffers.input == nullptr) {
+      throw Error(std::string(to_string(precision_)) +
+                  " Linear::forward needs a buffer for the converted input");
+    }
+    if (precision_ == MatmulPrecision::kBf16) {
+      to_bf16(x, rows * in_features_, static_cast<uint16_t*>(buffers.input));
+    } else {
+      if (buffers.output_scales == nullptr)
+        throw Error("int8 Linear::forward needs a buffer for the output scales");
+      quantized = quantize_u8(x, rows * in_features_, static_cast<uint8_t*>(buffers.input));
+      for (int64_t n = 0; n < out_features_; ++n)
+        buffers.output_scales[n] = quantized.scale * weight_scales_[n];
+    }
+    source = buffers.input;
   }
   const InOneDnn in_onednn;
   // Memory objects are cheap handles around our pointers; only their row count changes.
@@ -126,16 +251,23 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
   dnnl::memory src(src_desc, engine_, const_cast<void*>(source));  // read only: matmul source
   dnnl::memory dst(dst_desc, engine_, y);
   // The C API takes the arguments as a plain array: no container is built per call.
-  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, src.get()},
-                             {DNNL_ARG_WEIGHTS, weights_.get()},
-                             {DNNL_ARG_BIAS, bias_.get()},
-                             {DNNL_ARG_DST, dst.get()},
-                             {DNNL_ARG_SCRATCHPAD, nullptr}};
-  int count = 4;
+  dnnl_exec_arg_t args[7] = {
+      {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
+  int count = 3;
+  dnnl::memory scales, zero_point;
+  if (precision_ == MatmulPrecision::kInt8) {
+    scales = dnnl::memory({{out_features_}, dt::f32, tag::a}, engine_, buffers.output_scales);
+    zero_point = dnnl::memory({{1}, dt::s32, tag::a}, engine_, &quantized.zero_point);
+    args[count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(bias_post_op(epilogue_)) | DNNL_ARG_SRC_1, bias_.get()};
+    args[count++] = {DNNL_ARG_ATTR_OUTPUT_SCALES, scales.get()};
+    args[count++] = {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zero_point.get()};
+  } else {
+    args[count++] = {DNNL_ARG_BIAS, bias_.get()};
+  }
   dnnl::memory pad;
   if (scratchpad_desc_.get_size() != 0) {
     pad = dnnl::memory(scratchpad_desc_, engine_, scratchpad);
-    args[count++].memory = pad.get();
+    args[count++] = {DNNL_ARG_SCRATCHPAD, pad.get()};
   }
   dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive_.get(), stream.get(), count, args),
                           "could not execute a matmul");

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
 
 namespace fcabert::kernels {
 
@@ -15,12 +16,39 @@ enum class Epilogue {
   kAccumulate,  // y = y + x W^T + b                  (a residual already in y)
 };
 
-// The arithmetic of the product. Inputs and outputs are fp32 either way; the bias, the
-// epilogue and the accumulation are always fp32.
+// The arithmetic of the product. Inputs and outputs are fp32 either way; the bias and the
+// epilogue are always fp32.
 enum class MatmulPrecision {
   kFp32,  // fp32 x fp32
   kBf16,  // x rounded to bf16 (into a caller buffer) x W stored as bf16, fp32 accumulation
+  // Dynamic quantization: W as s8 with one scale per output feature (symmetric, once at
+  // load); x as u8 with one scale and zero point per call (asymmetric over the whole input,
+  // into a caller buffer); s32 accumulation, scaled back to fp32 before bias and epilogue.
+  kInt8,
 };
+
+// "fp32", "bf16" or "int8".
+const char* to_string(MatmulPrecision precision);
+
+// Bytes per input element a Linear of `precision` converts x into (0 for fp32: no copy).
+size_t converted_input_bytes(MatmulPrecision precision);
+
+// The per-call buffers of a lower-precision Linear::forward, owned by the caller (a
+// Session), so that the Linear itself stays immutable and shareable across threads.
+struct MatmulBuffers {
+  void* input = nullptr;           // rows * in_features * converted_input_bytes() bytes
+  float* output_scales = nullptr;  // out_features floats (kInt8 only)
+};
+
+// One u8 quantization of an fp32 tensor: value ~= scale * (q - zero_point).
+struct QuantizedU8 {
+  float scale = 1.f;
+  int32_t zero_point = 0;
+};
+
+// x[count] quantized to u8 over its own range (widened to include 0, so that 0 is exact),
+// rounding to nearest (ties up). Parallel over the calling thread's OpenMP team for large counts.
+QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out);
 
 // How many Linear::forward calls are inside oneDNN right now (creating the memory handles or
 // executing), over all threads. For diagnostics only: `fcabert bench` attributes the heap
@@ -43,19 +71,20 @@ class Linear {
 
   // y[rows, out] from x[rows, in]; both row-major and contiguous, not overlapping.
   // `stream` must belong to the engine given to the constructor (oneDNN refuses others).
-  // `scratchpad` must hold scratchpad_bytes() (it may be null when that is 0). With kBf16,
-  // `x_bf16` must hold rows * in_features() bf16 values: x is converted into it first (it
-  // is ignored for kFp32; a null one throws fcabert::Error for kBf16). Safe to call
-  // concurrently from several threads as long as each passes its own stream and buffers.
+  // `scratchpad` must hold scratchpad_bytes() (it may be null when that is 0). With kBf16 or
+  // kInt8, x is converted into `buffers` first (see MatmulBuffers; ignored for kFp32, and a
+  // missing buffer throws fcabert::Error). Safe to call concurrently from several threads as
+  // long as each passes its own stream and buffers.
   void forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
-               uint16_t* x_bf16 = nullptr) const;
+               const MatmulBuffers& buffers = {}) const;
 
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
   Epilogue epilogue() const { return epilogue_; }
   MatmulPrecision precision() const { return precision_; }
   size_t scratchpad_bytes() const { return scratchpad_desc_.get_size(); }
-  // Bytes of the weights as stored for the primitive (bf16: half of fp32).
+  // Bytes of the weights as stored for the primitive (bf16: half of fp32; int8: a quarter,
+  // plus whatever compensation oneDNN keeps with them).
   size_t weight_bytes() const { return weights_.get_desc().get_size(); }
   // The oneDNN implementation chosen (e.g. "gemm:jit"), for logs and benchmarks.
   const char* implementation() const;
@@ -70,6 +99,7 @@ class Linear {
   dnnl::matmul primitive_;
   dnnl::memory weights_;
   dnnl::memory bias_;
+  std::vector<float> weight_scales_;  // kInt8: W[n, :] ~= weight_scales_[n] * Wq[n, :]
   dnnl::memory::desc scratchpad_desc_;
 };
 

@@ -64,14 +64,20 @@ MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, MatmulPrecis
   if (runtime_rows) {
     const Linear linear(engine, w.data(), b.data(), k, n, Epilogue::kNone, precision);
     std::vector<unsigned char> pad(linear.scratchpad_bytes());
-    std::vector<uint16_t> x16(static_cast<size_t>(m * k));
+    std::vector<unsigned char> converted(static_cast<size_t>(m * k) * converted_input_bytes(precision));
+    std::vector<float> output_scales(static_cast<size_t>(n));
+    const MatmulBuffers buffers{converted.data(), output_scales.data()};
     result.implementation = linear.implementation();
     result.median_ms =
-        median_call_ms([&] { linear.forward(stream, x.data(), m, y.data(), pad.data(), x16.data()); },
+        median_call_ms([&] { linear.forward(stream, x.data(), m, y.data(), pad.data(), buffers); },
                        min_seconds, result.calls, cpu_seconds);
   } else {
-    const dt type = precision == MatmulPrecision::kBf16 ? dt::bf16 : dt::f32;
-    const dnnl::memory::desc src_desc({m, k}, type, tag::ab), wei_any({k, n}, type, tag::any),
+    // int8's best case: u8 x s8 with no scales or zero point.
+    const dt src_type = precision == MatmulPrecision::kBf16   ? dt::bf16
+                        : precision == MatmulPrecision::kInt8 ? dt::u8
+                                                              : dt::f32;
+    const dt wei_type = precision == MatmulPrecision::kInt8 ? dt::s8 : src_type;
+    const dnnl::memory::desc src_desc({m, k}, src_type, tag::ab), wei_any({k, n}, wei_type, tag::any),
         bias_desc({1, n}, dt::f32, tag::ab), dst_desc({m, n}, dt::f32, tag::ab);
     dnnl::matmul::primitive_desc pd;
     try {

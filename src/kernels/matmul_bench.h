@@ -22,9 +22,10 @@ struct MatmulBenchResult {
 };
 
 // Times y[m, n] = x[m, k] W^T (+ bias) on the calling thread's OpenMP team: with
-// `runtime_rows`, through kernels::Linear (bf16: its input conversion included); otherwise a
-// primitive created for exactly these shapes (oneDNN's best case: plain bf16/fp32 input,
-// weights in the layout it picks). Calls repeat until `min_seconds` have passed (at least 5).
+// `runtime_rows`, through kernels::Linear (bf16/int8: its input conversion included);
+// otherwise a primitive created for exactly these shapes (oneDNN's best case: plain
+// fp32/bf16/u8 input, weights in the layout it picks, no int8 scales). Calls repeat until `min_seconds` have
+// passed (at least 5).
 MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, MatmulPrecision precision,
                                    bool runtime_rows, double min_seconds);
 

@@ -93,7 +93,7 @@ WorkspaceSpec BertClassifier::workspace_spec() const {
   spec.num_labels = classifier_.num_labels();
   spec.num_layers = config_.num_layers;
   spec.threads = threads_;
-  spec.bf16_matmuls = precision_ == kernels::MatmulPrecision::kBf16;
+  spec.matmul_precision = precision_;
   spec.dnnl_scratchpad_bytes = std::max(pooler_.scratchpad_bytes(), classifier_.scratchpad_bytes());
   for (const EncoderLayer& layer : layers_) {
     spec.dnnl_scratchpad_bytes = std::max(spec.dnnl_scratchpad_bytes, layer.scratchpad_bytes());

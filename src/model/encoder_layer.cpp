@@ -28,20 +28,20 @@ void EncoderLayer::attention_block(const std::vector<int64_t>& offsets, float* x
                                    const kernels::AttentionExtras& extras) const {
   const int64_t rows = offsets.empty() ? 0 : offsets.back();
   void* scratchpad = ws.dnnl_scratchpad();
-  uint16_t* x_bf16 = ws.matmul_input_bf16();  // null unless the model runs bf16
-  qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad, x_bf16);
+  const kernels::MatmulBuffers buffers = ws.matmul_buffers();  // used unless the model runs fp32
+  qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad, buffers);
   kernels::multi_head_attention(ws.qkv(), offsets, shape_, ws.context(), ws.attention, extras);
   // x still holds the layer input, so the output projection adds straight into it: x is
   // now context W_o^T + b_o + x, the residual sum, without a separate pass.
-  attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad, x_bf16);
+  attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad, buffers);
   attn_norm_.apply(x, rows);
 }
 
 void EncoderLayer::feed_forward_block(int64_t rows, float* x, Workspace& ws) const {
   void* scratchpad = ws.dnnl_scratchpad();
-  uint16_t* x_bf16 = ws.matmul_input_bf16();
-  intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad, x_bf16);
-  output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad, x_bf16);  // adds the residual
+  const kernels::MatmulBuffers buffers = ws.matmul_buffers();
+  intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad, buffers);
+  output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad, buffers);  // adds the residual
   output_norm_.apply(x, rows);
 }
 

@@ -40,6 +40,9 @@ size_t FcaScratch::reserved_bytes() const {
 Workspace::Workspace(const dnnl::engine& engine, const WorkspaceSpec& spec) : stream(engine), spec_(spec) {
   // Fixed by the model, so sized once here.
   dnnl_scratchpad_.reserve(spec.dnnl_scratchpad_bytes);
+  if (spec.matmul_precision == kernels::MatmulPrecision::kInt8) {
+    matmul_output_scales_.reserve(static_cast<size_t>(std::max(3 * spec.hidden, spec.intermediate)));
+  }
 }
 
 void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool with_fca) {
@@ -53,7 +56,10 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
   cls_.reserve(b * spec_.hidden);
   pooled_.reserve(b * spec_.hidden);
   logits_.reserve(b * spec_.num_labels);
-  if (spec_.bf16_matmuls) matmul_input_bf16_.reserve(t * std::max(spec_.hidden, spec_.intermediate));
+  const size_t converted_bytes = kernels::converted_input_bytes(spec_.matmul_precision);
+  if (converted_bytes != 0) {
+    matmul_input_.reserve(t * std::max(spec_.hidden, spec_.intermediate) * converted_bytes);
+  }
   attention.reserve(spec_.threads, longest, spec_.hidden / spec_.num_heads);
   // The per-layer row counts are recorded for the traces on the dense path too.
   fca.offsets.reserve(b + 1);
@@ -68,7 +74,7 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
 size_t Workspace::reserved_bytes() const {
   return hidden_.bytes() + qkv_.bytes() + context_.bytes() + intermediate_.bytes() + cls_.bytes() +
          pooled_.bytes() + logits_.bytes() + attention.bytes() + dnnl_scratchpad_.bytes() +
-         matmul_input_bf16_.bytes() + fca.reserved_bytes();
+         matmul_input_.bytes() + matmul_output_scales_.bytes() + fca.reserved_bytes();
 }
 
 }  // namespace fcabert::model

@@ -10,6 +10,7 @@
 #include "fcabert/fca.h"
 #include "kernels/attention.h"
 #include "kernels/grow_buffer.h"
+#include "kernels/linear.h"
 #include "model/packed_batch.h"
 
 namespace fcabert::model {
@@ -23,7 +24,8 @@ struct WorkspaceSpec {
   int64_t num_layers = 0;
   int threads = 1;
   size_t dnnl_scratchpad_bytes = 0;  // the largest any of the model's primitives asks for
-  bool bf16_matmuls = false;         // GEMM inputs are converted to bf16 (matmul_input_bf16)
+  // The encoder GEMMs' arithmetic: bf16 and int8 convert each GEMM input (matmul_buffers).
+  kernels::MatmulPrecision matmul_precision = kernels::MatmulPrecision::kFp32;
 };
 
 // What the FCA step needs besides the dense buffers (reserved only when a run uses FCA, so
@@ -77,8 +79,9 @@ class Workspace {
   float* pooled() { return pooled_.data(); }              // [B, d]   pooler output
   float* logits() { return logits_.data(); }              // [B, labels]
   void* dnnl_scratchpad() { return dnnl_scratchpad_.data(); }
-  // [T, max(d, f)] bf16: a GEMM's input rounded to bf16 (null unless spec().bf16_matmuls).
-  uint16_t* matmul_input_bf16() { return matmul_input_bf16_.data(); }
+  // Where a bf16 or int8 GEMM converts its input ([T, max(d, f)] elements) and keeps its
+  // per-call output scales ([max(3d, f)]); null pointers for fp32.
+  kernels::MatmulBuffers matmul_buffers() { return {matmul_input_.data(), matmul_output_scales_.data()}; }
 
   const WorkspaceSpec& spec() const { return spec_; }
   size_t reserved_bytes() const;
@@ -87,7 +90,8 @@ class Workspace {
   WorkspaceSpec spec_;
   kernels::GrowBuffer<float> hidden_, qkv_, context_, intermediate_, cls_, pooled_, logits_;
   kernels::GrowBuffer<unsigned char> dnnl_scratchpad_;
-  kernels::GrowBuffer<uint16_t> matmul_input_bf16_;
+  kernels::GrowBuffer<unsigned char> matmul_input_;
+  kernels::GrowBuffer<float> matmul_output_scales_;
 };
 
 }  // namespace fcabert::model

@@ -84,7 +84,8 @@ TEST_P(Bf16LinearShapes, MatchesDoubleGemmForEveryEpilogue) {
       std::vector<uint16_t> x_bf16(static_cast<size_t>(rows * in));
       std::vector<float> x_rounded(x.size());
       for (size_t i = 0; i < x.size(); ++i) x_rounded[i] = round_bf16(x[i]);
-      linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(), x_bf16.data());
+      linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
+                     MatmulBuffers{x_bf16.data(), nullptr});
       for (int64_t r = 0; r < rows; ++r) {
         for (int64_t n = 0; n < out; ++n) {
           double rounded = bias[n], exact = bias[n], magnitude = std::fabs(bias[n]);

@@ -5,7 +5,7 @@ Every engine runs the same weights (read from the fcabert model file), the same 
 (tokenized once here with transformers' BertTokenizer built from the file's vocabulary,
 which the engine's tokenizer matches exactly) and the same thread count:
 
-  fcabert dense fp32 | fcabert FCA fp32 | fcabert FCA bf16 | fcabert dense bf16
+  fcabert dense / FCA, each in fp32, bf16 and int8
       `fcabert bench --serve` processes, one per configuration, each asked for one timed
       pass at a time; fcabert packs each batch without padding
   ONNX Runtime fp32
@@ -57,6 +57,8 @@ FCABERT_CONFIGS = [  # name, fca, precision
     ("fcabert FCA fp32", True, "fp32"),
     ("fcabert dense bf16", False, "bf16"),
     ("fcabert FCA bf16", True, "bf16"),
+    ("fcabert dense int8", False, "int8"),
+    ("fcabert FCA int8", True, "int8"),
 ]
 
 
@@ -330,7 +332,8 @@ def markdown(report: dict) -> str:
              f"- versions: {report['versions']}",
              f"- threads: {report['threads']}; repetitions per figure: {report['repeat']} (median, round-robin)",
              f"- command: `{report['command']}`",
-             f"- oneDNN matmul peak measured in this run: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s",
+             "- oneDNN matmul peak measured in this run: "
+             + ", ".join(f"{name} {value:.0f} GFLOP/s" for name, value in peak.items()),
              ""]
     lines += ["## Throughput and latency", "",
               "| model | data | batch | engine | ex/s | median ms/batch | p90 ms/batch | GFLOP/s | % fp32 peak | "
@@ -386,6 +389,7 @@ def evaluate_targets(report: dict) -> list[dict]:
         dense, fca, ort_, pt = get("fcabert dense fp32"), get("fcabert FCA fp32"), get("ONNX Runtime fp32"), \
             get("PyTorch eager fp32")
         fca16, dense16 = get("fcabert FCA bf16"), get("fcabert dense bf16")
+        fca8, dense8 = get("fcabert FCA int8"), get("fcabert dense int8")
         if w["batch_size"] == 1:
             if dense and ort_:
                 add("dense fp32 latency <= ORT", w, f"{dense['latency_ms_median']:.2f} vs {ort_['latency_ms_median']:.2f} ms",
@@ -405,7 +409,10 @@ def evaluate_targets(report: dict) -> list[dict]:
         if dense and dense16:
             r = dense16["examples_per_s"] / dense["examples_per_s"]
             add("bf16 >= 1.6x fp32 (dense)", w, f"{r:.2f}x", r >= 1.6)
-        fastest = max((e for e in (fca, fca16) if e), key=lambda e: e["examples_per_s"], default=None)
+        if dense and dense8:
+            r = dense8["examples_per_s"] / dense["examples_per_s"]
+            add("int8 vs fp32 (dense; 'if it pays')", w, f"{r:.2f}x", r > 1.0)
+        fastest = max((e for e in (fca, fca16, fca8) if e), key=lambda e: e["examples_per_s"], default=None)
         if fastest and ort_:
             r = fastest["examples_per_s"] / ort_["examples_per_s"]
             add("FCA + fastest precision >= 3.5x ORT fp32", w, f"{r:.2f}x ({fastest['engine']})", r >= 3.5)
@@ -431,7 +438,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-len", type=int, default=128)
     parser.add_argument("--schedule", help="FCA schedule for every model, RATIOS:C:POOLING "
                         "(e.g. 0.65,0.45,0.35,0.3,0.25,0.2:2:mean); default: one per layer count, see SCHEDULES")
-    parser.add_argument("--precisions", default="fp32,bf16", help="fcabert precisions to run")
+    parser.add_argument("--precisions", default="fp32,bf16,int8", help="fcabert precisions to run")
     parser.add_argument("--peers", default="ort,torch", help="comma list of ort, torch (empty: none)")
     parser.add_argument("--work-dir", default=str(REPO / "build" / "bench"), help="ONNX files, token files, models")
     parser.add_argument("--quick", action="store_true",
@@ -457,7 +464,7 @@ def main(argv=None) -> int:
 
     load_start = os.getloadavg()[0]
     gemm = gemm_peak(args.fcabert, args.threads, args.quick)
-    log(f"oneDNN matmul peak: fp32 {gemm['peak_gflops']['fp32']:.0f}, bf16 {gemm['peak_gflops']['bf16']:.0f} GFLOP/s")
+    log("oneDNN matmul peak: " + ", ".join(f"{k} {v:.0f}" for k, v in gemm["peak_gflops"].items()) + " GFLOP/s")
     models = [Path(m) for m in (args.model or [str(DEFAULT_MODEL)])]
     if not args.no_bert_base and args.model is None:
         models.append(write_random_bert_base(work / "bert-base-random.fcab", DEFAULT_MODEL))

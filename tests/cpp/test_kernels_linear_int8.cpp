@@ -1,0 +1,199 @@
+// The int8 matmul path (MatmulPrecision::kInt8, dynamic quantization) against double
+// references.
+//
+// Two references per output, K = in_features:
+// - "quantized": the double GEMM of exactly what the primitive multiplies, rebuilt here
+//   independently: x as u8 with one scale a and zero point z over the whole input, W as s8
+//   with one scale w_n per output feature, y = bias + a * w_n * sum_k (xq_k - z) * wq_nk.
+//   The integer sum is exact in int32, so only fp32 rounding of the scale and bias steps
+//   remains: |y - ref| <= 1e-5 * S + 1e-5, S = |bias| + sum_k |x_k w_nk| (+ |residual|).
+// - "exact": the double GEMM of the unquantized inputs. Each x_k moves by <= a/2 and each
+//   w_nk by <= w_n/2, so the product sum moves by at most
+//   E = sum_k (|x_k| w_n / 2 + |w_nk| a / 2 + a w_n / 4); GELU_erf's slope is below 1.13.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/linear.h"
+#include "kernels_test_util.h"
+
+namespace fcabert::kernels {
+namespace {
+
+using test_util::cpu_engine;
+using test_util::random_values;
+
+double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+TEST(QuantizeU8, CoversTheRangeAndZeroIsExact) {
+  const std::vector<float> x = {-1.5f, 0.f, 0.25f, 3.f, -0.75f};
+  std::vector<uint8_t> q(x.size());
+  const QuantizedU8 p = quantize_u8(x.data(), static_cast<int64_t>(x.size()), q.data());
+  EXPECT_FLOAT_EQ(p.scale, 4.5f / 255.f);
+  EXPECT_EQ(q[1], p.zero_point);  // 0 maps to the zero point exactly
+  EXPECT_EQ(q[0], 0);             // the minimum maps to 0 ...
+  EXPECT_EQ(q[3], 255);           // ... and the maximum to 255
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_LE(std::fabs(p.scale * (q[i] - p.zero_point) - x[i]), p.scale / 2 + 1e-6f) << i;
+  }
+}
+
+TEST(QuantizeU8, OneSignedInputsStillContainZero) {
+  const std::vector<float> positive = {0.5f, 2.f, 1.f};
+  std::vector<uint8_t> q(3);
+  QuantizedU8 p = quantize_u8(positive.data(), 3, q.data());
+  EXPECT_EQ(p.zero_point, 0);
+  EXPECT_FLOAT_EQ(p.scale, 2.f / 255.f);
+  const std::vector<float> negative = {-0.5f, -2.f};
+  p = quantize_u8(negative.data(), 2, q.data());
+  EXPECT_EQ(p.zero_point, 255);
+  EXPECT_EQ(q[1], 0);
+  const std::vector<float> zeros(7, 0.f);
+  std::vector<uint8_t> qz(7, 9);
+  p = quantize_u8(zeros.data(), 7, qz.data());
+  EXPECT_EQ(p.scale, 1.f);
+  for (uint8_t v : qz) EXPECT_EQ(v, p.zero_point);
+}
+
+TEST(QuantizeU8, ParallelPathAgreesWithTheBound) {
+  const std::vector<float> x = random_values(200000, 9, 4.f);
+  std::vector<uint8_t> q(x.size());
+  const QuantizedU8 p = quantize_u8(x.data(), static_cast<int64_t>(x.size()), q.data());
+  const auto [lo, hi] = std::minmax_element(x.begin(), x.end());
+  EXPECT_FLOAT_EQ(p.scale, (*hi - *lo) / 255.f);
+  for (size_t i = 0; i < x.size(); i += 101) {
+    ASSERT_LE(std::fabs(p.scale * (q[i] - p.zero_point) - x[i]), p.scale / 2 * 1.0001f) << i;
+  }
+}
+
+// The references, built without the code under test. The quantization itself is spelled
+// out as specified, in float: scale = range / 255 (or max|w| / 127); an input is
+// floor(clamp(v * (1 / scale) + z, 0, 255) + 1/2), a weight nearbyint(v * (1 / scale)).
+// Rounding any other way (in double, or half-even) moves a value sitting on a rounding
+// boundary by one step, far more than the tolerance of the "quantized" comparison.
+struct Int8Reference {
+  std::vector<double> quantized, exact, magnitude, error_bound;
+};
+
+Int8Reference reference(const std::vector<float>& x, const std::vector<float>& weight,
+                        const std::vector<float>& bias, int64_t rows, int64_t in, int64_t out) {
+  float lo = 0.f, hi = 0.f;
+  for (float v : x) lo = std::min(lo, v), hi = std::max(hi, v);
+  const float a = (hi - lo) / 255.f;
+  const float z = std::clamp(std::nearbyint(-lo / a), 0.f, 255.f);
+  const float a_inverse = 1.f / a;
+  std::vector<double> xq(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    xq[i] = std::floor(std::clamp(x[i] * a_inverse + z, 0.f, 255.f) + 0.5f) - z;  // ties up, as specified
+  }
+  Int8Reference ref;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t n = 0; n < out; ++n) {
+      float largest = 0;
+      for (int64_t k = 0; k < in; ++k) largest = std::max(largest, std::fabs(weight[n * in + k]));
+      const float w = largest > 0 ? largest / 127.f : 1.f;
+      const float w_inverse = 1.f / w;
+      double sum_q = 0, exact = bias[n], magnitude = std::fabs(bias[n]), bound = 0;
+      for (int64_t k = 0; k < in; ++k) {
+        const double xv = x[r * in + k], wv = weight[n * in + k];
+        sum_q += xq[r * in + k] * std::nearbyint(weight[n * in + k] * w_inverse);
+        exact += xv * wv;
+        magnitude += std::fabs(xv * wv);
+        bound += std::fabs(xv) * w / 2 + std::fabs(wv) * a / 2 + a * w / 4;
+      }
+      ref.quantized.push_back(bias[n] + static_cast<double>(a) * w * sum_q);
+      ref.exact.push_back(exact);
+      ref.magnitude.push_back(magnitude);
+      ref.error_bound.push_back(bound);
+    }
+  }
+  return ref;
+}
+
+class Int8LinearShapes : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+
+TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
+  const auto [in, out] = GetParam();
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const std::vector<float> weight = random_values(in * out, 21, 1.f / std::sqrt(static_cast<float>(in)));
+  const std::vector<float> bias = random_values(out, 22);
+  for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate}) {
+    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, MatmulPrecision::kInt8);
+    EXPECT_EQ(linear.precision(), MatmulPrecision::kInt8);
+    EXPECT_LT(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);  // s8, plus any compensation
+    std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+    const std::vector<int64_t> row_counts =
+        in * out > 100000 ? std::vector<int64_t>{1, 3, 64} : std::vector<int64_t>{1, 2, 7, 17, 129};
+    for (int64_t rows : row_counts) {
+      SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
+                   std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows));
+      // Inputs skewed positive, as after GELU, so the zero point is not in the middle.
+      std::vector<float> x = random_values(rows * in, 400 + static_cast<uint32_t>(rows), 2.f);
+      for (float& v : x) v = v > 0 ? v : 0.1f * v;
+      const std::vector<float> residual = random_values(rows * out, 500 + static_cast<uint32_t>(rows));
+      std::vector<float> y = epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
+      std::vector<uint8_t> x_u8(static_cast<size_t>(rows * in));
+      std::vector<float> output_scales(static_cast<size_t>(out));
+      linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
+                     MatmulBuffers{x_u8.data(), output_scales.data()});
+      const Int8Reference ref = reference(x, weight, bias, rows, in, out);
+      for (int64_t i = 0; i < rows * out; ++i) {
+        double quantized = ref.quantized[i], exact = ref.exact[i], magnitude = ref.magnitude[i];
+        double bound = ref.error_bound[i];
+        if (epilogue == Epilogue::kGeluErf) {
+          quantized = gelu_reference(quantized);
+          exact = gelu_reference(exact);
+          bound *= 1.13;
+        }
+        if (epilogue == Epilogue::kAccumulate) {
+          quantized += residual[i];
+          exact += residual[i];
+          magnitude += std::fabs(residual[i]);
+        }
+        ASSERT_NEAR(y[i], quantized, 1e-5 * magnitude + 1e-5) << "element " << i;
+        ASSERT_NEAR(y[i], exact, bound + 1e-5 * magnitude + 1e-5) << "element " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Int8LinearShapes,
+                         ::testing::Values(std::make_pair(5, 3), std::make_pair(33, 65),
+                                           std::make_pair(384, 1152), std::make_pair(1536, 384),
+                                           std::make_pair(384, 2)));
+
+TEST(Int8Linear, AZeroWeightRowGivesTheBias) {
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  std::vector<float> w = random_values(3 * 8, 1);
+  std::fill(w.begin() + 8, w.begin() + 16, 0.f);  // output feature 1 has no weights
+  const std::vector<float> b = {0.5f, -0.25f, 2.f}, x = random_values(8, 3);
+  const Linear linear(engine, w.data(), b.data(), 8, 3, Epilogue::kNone, MatmulPrecision::kInt8);
+  std::vector<float> y(3), scales(3);
+  std::vector<uint8_t> x_u8(8);
+  std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+  linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(), MatmulBuffers{x_u8.data(), scales.data()});
+  EXPECT_EQ(y[1], -0.25f);
+}
+
+TEST(Int8Linear, NeedsItsBuffers) {
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const std::vector<float> w = random_values(16, 1), b = random_values(4, 2), x = random_values(4, 3);
+  const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, MatmulPrecision::kInt8);
+  std::vector<float> y(4), scales(4);
+  std::vector<uint8_t> x_u8(4);
+  std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+  EXPECT_ANY_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data()));
+  EXPECT_ANY_THROW(
+      linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(), MatmulBuffers{x_u8.data()}));
+  EXPECT_NO_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(),
+                                 MatmulBuffers{x_u8.data(), scales.data()}));
+}
+
+}  // namespace
+}  // namespace fcabert::kernels
