@@ -13,6 +13,8 @@ The method (docs/TRAINING.md has the details and the measured runs):
                starting from the search's weights;
   4. export    tools/convert.py writes one model file carrying the schedule, C and pooling.
   pipeline     all of it; a finished step is skipped, an interrupted one resumes.
+  heldout      writes the held-out slice of TRAIN (never trained on) as a GLUE .tsv, so that
+               `fcabert eval --data FILE` can compare candidate models without dev labels.
 
 Every step saves a checkpoint (--save-every steps, and on Ctrl-C) into its output directory
 and resumes from it when run again with the same options; seeds are fixed, so an interrupted
@@ -34,6 +36,9 @@ Examples (from the repository root):
   .venv/bin/python tools/train_fca.py retrain --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
       --model build/fca/s --out build/fca/r
   .venv/bin/python tools/train_fca.py export build/fca/r -o sst2-fca.fcab --dtype bf16
+  # choose between candidates on held-out train rows, not on dev
+  .venv/bin/python tools/train_fca.py heldout --task sst2 --train ../shared/data/glue/SST-2/train.tsv \
+      --heldout 500 --min-tokens 12 --model build/sst2-minilm -o build/sst2-heldout500.tsv
 
 Errors are one line "train_fca.py: error: ..." and exit code 1 (2 for usage errors).
 """
@@ -193,9 +198,12 @@ class TaskData:
             rest = rest[:args.max_examples]
         self.train = [rows[i] for i in rest]
         self.heldout = [rows[i] for i in held]
+        self.heldout_rows = list(held)  # row numbers in the file (0 = the first data row)
         if args.min_tokens:
             self.train = self._long_enough(tokenizer, self.train, args)
-            self.heldout = self._long_enough(tokenizer, self.heldout, args)
+            long_enough = {id(row) for row in self._long_enough(tokenizer, self.heldout, args)}
+            self.heldout_rows = [i for i, row in zip(held, self.heldout) if id(row) in long_enough]
+            self.heldout = [rows[i] for i in self.heldout_rows]
             if not self.train:
                 raise TrainError(f"no training row has --min-tokens {args.min_tokens} tokens")
         self.ids, self.types = tc.encode(tokenizer, self.train, args.max_len)
@@ -590,6 +598,30 @@ def cmd_retrain(args) -> dict:
     return result
 
 
+def cmd_heldout(args) -> dict:
+    """The held-out slice, as the other steps draw it (same seed, --heldout, --min-tokens),
+    written as a GLUE .tsv: the header and the chosen lines of TRAIN, in file order."""
+    from transformers import BertTokenizerFast
+    if not Path(args.model, "vocab.txt").is_file():
+        raise TrainError(f"{args.model} has no vocab.txt (pass the checkpoint whose tokenizer --min-tokens counts with)")
+    data = TaskData(args, BertTokenizerFast.from_pretrained(args.model))
+    if not data.heldout_rows:
+        raise TrainError("the held-out slice is empty (--heldout 0, or no row has --min-tokens tokens)")
+    raw = Path(args.train).read_bytes().decode("utf-8")
+    lines = raw[1:].split("\n") if raw.startswith("\ufeff") else raw.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    header = lines[:1] if TASKS[args.task].has_header else []
+    body = lines[len(header):]
+    out = Path(args.output)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in header + [body[i] for i in sorted(data.heldout_rows)]),
+                   encoding="utf-8")
+    os.replace(tmp, out)
+    print(f"{PROG}: wrote {len(data.heldout_rows)} held-out rows of {args.train} to {out}", file=sys.stderr)
+    return {"rows": len(data.heldout_rows)}
+
+
 def update_manifest(path: str, entry: dict):
     p = Path(path)
     entries = json.loads(p.read_text()) if p.is_file() else []
@@ -794,6 +826,11 @@ def parse_args(argv=None):
     e.add_argument("--labels")
     e.add_argument("--manifest", help="add/replace this model's entry in a MANIFEST.json")
 
+    h = sub.add_parser("heldout", help="write the held-out slice of TRAIN as a GLUE .tsv (for fcabert eval)")
+    add_data_options(h)
+    h.add_argument("--model", required=True, help="a checkpoint directory whose tokenizer counts --min-tokens")
+    h.add_argument("-o", "--output", required=True, help="the .tsv to write")
+
     q = sub.add_parser("pipeline", help="all steps; finished steps are skipped, interrupted ones resume")
     add_data_options(q)
     add_loop_options(q)
@@ -840,7 +877,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     try:
         {"finetune": cmd_finetune, "search": cmd_search, "retrain": cmd_retrain, "export": cmd_export,
-         "pipeline": cmd_pipeline}[args.command](args)
+         "pipeline": cmd_pipeline, "heldout": cmd_heldout}[args.command](args)
     except Interrupted as stop:
         print(f"{PROG}: {stop}", file=sys.stderr)
         return 3

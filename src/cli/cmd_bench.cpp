@@ -379,7 +379,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-r,--repeat", options->repeat, "timed passes (without --serve)")->capture_default_str();
   cmd->add_option("--warmup", options->warmup, "untimed passes first")->capture_default_str();
   cmd->add_flag("--serve", options->serve, "one timed pass per \"run\" line on stdin, one JSON line each");
-  cmd->add_flag("--gemm", options->gemm, "measure oneDNN matmul GFLOP/s (fp32, bf16) instead");
+  cmd->add_flag("--gemm", options->gemm, "measure oneDNN matmul GFLOP/s (fp32, bf16, int8) instead");
   cmd->add_flag("--quick", options->quick, "--gemm: one small shape, short timings (smoke tests)");
   add_schedule_flags(cmd, options->schedule);
   add_precision_flag(cmd, options->precision);

@@ -1,5 +1,9 @@
 #include "model/bindings.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
 #include "kernels/layer_norm.h"
 
 namespace fcabert::model {
@@ -13,12 +17,27 @@ LayerNormWeights bind_layer_norm(const WeightSource& weights, const std::string&
   return LayerNormWeights{weights.read(prefix + "weight", {dim}), weights.read(prefix + "bias", {dim}), eps};
 }
 
+namespace {
+
+// oneDNN falls back to its reference implementations silently when no optimised kernel
+// takes a combination of types and post-ops; those run orders of magnitude slower (an int8
+// residual GEMM measured 400x), so say so once per layer at load.
+kernels::Linear checked(kernels::Linear linear, const std::string& name) {
+  if (std::strncmp(linear.implementation(), "ref", 3) == 0) {
+    spdlog::warn("{}: oneDNN runs this {} matmul with its slow reference implementation ({})", name,
+                 kernels::to_string(linear.precision()), linear.implementation());
+  }
+  return linear;
+}
+
+}  // namespace
+
 kernels::Linear bind_linear(const dnnl::engine& engine, const WeightSource& weights,
                             const std::string& prefix, int64_t in, int64_t out, kernels::Epilogue epilogue,
                             kernels::MatmulPrecision precision) {
   const std::vector<float> weight = weights.read(prefix + "weight", {out, in});
   const std::vector<float> bias = weights.read(prefix + "bias", {out});
-  return kernels::Linear(engine, weight.data(), bias.data(), in, out, epilogue, precision);
+  return checked(kernels::Linear(engine, weight.data(), bias.data(), in, out, epilogue, precision), prefix);
 }
 
 kernels::Linear bind_stacked_linear(const dnnl::engine& engine, const WeightSource& weights,
@@ -35,7 +54,9 @@ kernels::Linear bind_stacked_linear(const dnnl::engine& engine, const WeightSour
     bias.insert(bias.end(), b.begin(), b.end());
   }
   const int64_t out = static_cast<int64_t>(prefixes.size()) * out_each;
-  return kernels::Linear(engine, weight.data(), bias.data(), in, out, kernels::Epilogue::kNone, precision);
+  return checked(
+      kernels::Linear(engine, weight.data(), bias.data(), in, out, kernels::Epilogue::kNone, precision),
+      prefixes.front());
 }
 
 }  // namespace fcabert::model

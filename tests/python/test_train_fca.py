@@ -233,6 +233,31 @@ def test_distill_weight_out_of_range_is_a_usage_error(tiny, capsys):
 
 
 # ---------------------------------------------------------------------------------------
+# the held-out slice as a file for fcabert eval
+
+@pytest.mark.parametrize("min_tokens", [0, 14])
+def test_heldout_file_is_exactly_the_rows_never_trained_on(tiny, tmp_path, min_tokens):
+    out = tmp_path / "heldout.tsv"
+    data_options = COMMON[:COMMON.index("--log-every")]  # heldout has no training-loop options
+    argv = [*data_options, "--train", tiny["train"], "--min-tokens", min_tokens]
+    assert run("heldout", *argv, "--model", tiny["model"], "-o", out) == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    train_lines = tiny["train"].read_text(encoding="utf-8").splitlines()
+    assert lines[0] == train_lines[0] == "sentence\tlabel"
+    held = lines[1:]
+    assert held and all(line in train_lines[1:] for line in held)
+    assert [train_lines.index(line) for line in held] == sorted(train_lines.index(line) for line in held)
+    # the same slice the training steps hold out: none of its sentences is a training row
+    data = tf.TaskData(tf.parse_args(["heldout", *map(str, argv), "--model", str(tiny["model"]), "-o", "x"]),
+                       tf.load_checkpoint_dir(str(tiny["model"]))[1])
+    assert len(held) == len(data.heldout) == (16 if min_tokens == 0 else len(data.heldout)) > 0
+    trained = {e.texts for e in data.train}
+    assert not any((line.split("\t")[0],) in trained for line in held)
+    if min_tokens:
+        assert len(held) < 16
+
+
+# ---------------------------------------------------------------------------------------
 # resume
 
 def weights_of(directory):
