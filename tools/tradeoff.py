@@ -58,11 +58,11 @@ TASKS = {
         "dense": "build/models/mrpc-minilm-l6.fcab",
         "learned": [],
         "min_tokens": 0,
-        "dense_command": (".venv/bin/python tools/train_classifier.py --task mrpc "
+        "dense_command": (".venv/bin/python tools/train_fca.py finetune --task mrpc "
                           "--train ../shared/data/glue/MRPC/train.tsv --dev ../shared/data/glue/MRPC/dev.tsv "
-                          "--out build/mrpc-minilm && .venv/bin/python tools/convert.py build/mrpc-minilm "
-                          "-o build/models/mrpc-minilm-l6.fcab --dtype bf16 --task mrpc "
-                          "--labels not_equivalent,equivalent  (or the command in build/models/MANIFEST.json)"),
+                          "--max-len 128 --epochs 3 --lr 8e-5 --threads 2 --out build/fca/mrpc3/finetune && "
+                          ".venv/bin/python tools/train_fca.py export build/fca/mrpc3/finetune --dense "
+                          "-o build/models/mrpc-minilm-l6.fcab --task mrpc --manifest build/models/MANIFEST.json"),
     },
 }
 TRAIN_FCA_HINT = ("the FCA training pipeline, tools/train_fca.py (issue 5 part 2), which writes the models "

@@ -2,7 +2,7 @@
 
 Asserts behaviour, never timing: every engine ran every repetition on the same sequences,
 the FCA runs did fewer FLOPs than the dense ones, ONNX Runtime's BERT optimizer fused the
-attention, the GEMM microbenchmark measured both precisions, the steady-state allocation
+attention, the GEMM microbenchmark measured all three precisions, the steady-state allocation
 check ran, and the markdown table was written with every engine and the target rows.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ def report(tmp_path_factory, fcabert_bin):
 
 
 ENGINES = {"fcabert dense fp32", "fcabert FCA fp32", "fcabert dense bf16", "fcabert FCA bf16",
-           "ONNX Runtime fp32", "PyTorch eager fp32"}
+           "fcabert dense int8", "fcabert FCA int8", "ONNX Runtime fp32", "PyTorch eager fp32"}
 
 
 def test_every_engine_ran_every_workload(report):
@@ -54,12 +54,14 @@ def test_flops_and_engine_facts(report):
         dense, fca = by["fcabert dense fp32"], by["fcabert FCA fp32"]
         assert 0 < fca["flops_per_pass"] < dense["flops_per_pass"]
         assert by["fcabert dense bf16"]["flops_per_pass"] == dense["flops_per_pass"]
-        for name in ("fcabert dense fp32", "fcabert FCA bf16"):
+        assert by["fcabert dense int8"]["flops_per_pass"] == dense["flops_per_pass"]
+        assert by["fcabert FCA int8"]["flops_per_pass"] < dense["flops_per_pass"]
+        for name in ("fcabert dense fp32", "fcabert FCA bf16", "fcabert FCA int8"):
             assert by[name]["load_ms"] > 0 and by[name]["peak_rss_bytes"] > 0
             assert isinstance(by[name]["forward_allocations"], int)
             # The steady-state forward allocates nothing of its own (oneDNN's calls aside).
             assert by[name]["forward_allocations_outside_onednn"] == 0
-    assert data["gemm"]["peak_gflops"]["fp32"] > 0 and data["gemm"]["peak_gflops"]["bf16"] > 0
+    assert all(data["gemm"]["peak_gflops"][p] > 0 for p in ("fp32", "bf16", "int8"))
     assert any("Attention" in name for fusions in data["ort_fusions"].values() for name in fusions)
 
 
