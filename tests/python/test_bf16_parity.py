@@ -30,10 +30,15 @@ def max_logit_diff(engine_rows, reference_rows):
     return worst
 
 
-def classify_bf16(binary, model, input_path, batch_size):
-    out = run_fcabert(binary, "classify", "--precision", "bf16", "--model", str(model), "--format", "jsonl",
+def classify_with_precision(binary, model, input_path, batch_size, precision):
+    """`fcabert classify --format jsonl` rows with --precision (also used by test_int8_parity)."""
+    out = run_fcabert(binary, "classify", "--precision", precision, "--model", str(model), "--format", "jsonl",
                       "--quiet", "--batch-size", str(batch_size), str(input_path))
     return read_jsonl(out.stdout)
+
+
+def classify_bf16(binary, model, input_path, batch_size):
+    return classify_with_precision(binary, model, input_path, batch_size, "bf16")
 
 
 def argmax(logits):

@@ -17,7 +17,7 @@ import statistics
 
 import pytest
 
-from conftest import run_fcabert
+from test_bf16_parity import argmax, classify_with_precision
 from test_logit_parity import PARITY, DEFAULT_MODEL, classify_logits, read_jsonl
 
 MEDIAN_TOLERANCE = 0.1
@@ -35,13 +35,7 @@ def logit_diffs(engine_rows, reference_rows):
 
 
 def classify_int8(binary, model, input_path, batch_size):
-    out = run_fcabert(binary, "classify", "--precision", "int8", "--model", str(model), "--format", "jsonl",
-                      "--quiet", "--batch-size", str(batch_size), str(input_path))
-    return read_jsonl(out.stdout)
-
-
-def argmax(logits):
-    return max(range(len(logits)), key=logits.__getitem__)
+    return classify_with_precision(binary, model, input_path, batch_size, "int8")
 
 
 @pytest.mark.parametrize("batch_size", [1, 32])
