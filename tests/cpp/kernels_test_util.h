@@ -1,9 +1,13 @@
 #pragma once
 // Shared by the kernel tests (test_kernels_*.cpp): one oneDNN engine per test binary and
 // seeded random inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
 #include <cstdint>
 #include <dnnl.hpp>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace fcabert::kernels::test_util {
@@ -22,6 +26,24 @@ inline std::vector<float> random_values(size_t count, uint32_t seed, float scale
   std::vector<float> v(count);
   for (float& x : v) x = dist(rng);
   return v;
+}
+
+// BERT's exact GELU, in double: the reference for the kGeluErf epilogue.
+inline double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+// The [in, out] shapes the reduced-precision Linear tests cover: tiny and odd ones, MiniLM's
+// fused QKV and FFN down-projection, and a classifier head.
+inline auto reduced_precision_linear_shapes() {
+  return ::testing::Values(std::make_pair(int64_t{5}, int64_t{3}), std::make_pair(int64_t{33}, int64_t{65}),
+                           std::make_pair(int64_t{384}, int64_t{1152}),
+                           std::make_pair(int64_t{1536}, int64_t{384}),
+                           std::make_pair(int64_t{384}, int64_t{2}));
+}
+
+// Row counts to run a reduced-precision [in, out] Linear on (fewer for large matrices, whose
+// double references are slow).
+inline std::vector<int64_t> reduced_precision_row_counts(int64_t in, int64_t out) {
+  return in * out > 100000 ? std::vector<int64_t>{1, 3, 64} : std::vector<int64_t>{1, 2, 7, 17, 129};
 }
 
 }  // namespace fcabert::kernels::test_util

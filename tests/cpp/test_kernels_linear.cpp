@@ -17,9 +17,8 @@ namespace fcabert::kernels {
 namespace {
 
 using test_util::cpu_engine;
+using test_util::gelu_reference;
 using test_util::random_values;
-
-double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
 struct Problem {
   int64_t rows, in, out;

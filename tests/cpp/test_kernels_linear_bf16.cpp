@@ -21,6 +21,7 @@ namespace fcabert::kernels {
 namespace {
 
 using test_util::cpu_engine;
+using test_util::gelu_reference;
 using test_util::random_values;
 
 float bf16_to_float(uint16_t bits) {
@@ -35,8 +36,6 @@ float round_bf16(float x) {
   to_bf16(&x, 1, &b);
   return bf16_to_float(b);
 }
-
-double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
 TEST(ToBf16, RoundsToNearestEvenAndKeepsSpecialValues) {
   // 1 + 2^-8 is exactly half-way between two bf16 values (1 and 1 + 2^-7): ties go to even (1).
@@ -73,9 +72,7 @@ TEST_P(Bf16LinearShapes, MatchesDoubleGemmForEveryEpilogue) {
     EXPECT_EQ(linear.precision(), MatmulPrecision::kBf16);
     EXPECT_EQ(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);
     std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
-    const std::vector<int64_t> row_counts =
-        in * out > 100000 ? std::vector<int64_t>{1, 3, 64} : std::vector<int64_t>{1, 2, 7, 17, 129};
-    for (int64_t rows : row_counts) {
+    for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
       SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
                    std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows));
       const std::vector<float> x = random_values(rows * in, 200 + static_cast<uint32_t>(rows));
@@ -114,10 +111,7 @@ TEST_P(Bf16LinearShapes, MatchesDoubleGemmForEveryEpilogue) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, Bf16LinearShapes,
-                         ::testing::Values(std::make_pair(5, 3), std::make_pair(33, 65),
-                                           std::make_pair(384, 1152), std::make_pair(1536, 384),
-                                           std::make_pair(384, 2)));
+INSTANTIATE_TEST_SUITE_P(Shapes, Bf16LinearShapes, test_util::reduced_precision_linear_shapes());
 
 TEST(Bf16Linear, NeedsAConversionBuffer) {
   const dnnl::engine& engine = cpu_engine();

@@ -24,9 +24,8 @@ namespace fcabert::kernels {
 namespace {
 
 using test_util::cpu_engine;
+using test_util::gelu_reference;
 using test_util::random_values;
-
-double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
 TEST(QuantizeU8, CoversTheRangeAndZeroIsExact) {
   const std::vector<float> x = {-1.5f, 0.f, 0.25f, 3.f, -0.75f};
@@ -126,9 +125,7 @@ TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
     EXPECT_EQ(linear.precision(), MatmulPrecision::kInt8);
     EXPECT_LT(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);  // s8, plus any compensation
     std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
-    const std::vector<int64_t> row_counts =
-        in * out > 100000 ? std::vector<int64_t>{1, 3, 64} : std::vector<int64_t>{1, 2, 7, 17, 129};
-    for (int64_t rows : row_counts) {
+    for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
       SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
                    std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows));
       // Inputs skewed positive, as after GELU, so the zero point is not in the middle.
@@ -161,10 +158,7 @@ TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, Int8LinearShapes,
-                         ::testing::Values(std::make_pair(5, 3), std::make_pair(33, 65),
-                                           std::make_pair(384, 1152), std::make_pair(1536, 384),
-                                           std::make_pair(384, 2)));
+INSTANTIATE_TEST_SUITE_P(Shapes, Int8LinearShapes, test_util::reduced_precision_linear_shapes());
 
 TEST(Int8Linear, AZeroWeightRowGivesTheBias) {
   const dnnl::engine& engine = cpu_engine();
