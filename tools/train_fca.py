@@ -221,13 +221,15 @@ class TaskData:
         ids, _ = tc.encode(tokenizer, rows, args.max_len)
         return [row for row, i in zip(rows, ids) if len(i) >= args.min_tokens]
 
-    def batch_plan(self, steps: int, batch_size: int, seed: int) -> list[list[int]]:
-        """All batches of the run, fixed by the seed (so a resumed run sees the same ones)."""
+    def batch_plan(self, steps: int, batch_size: int, seed: int, skip: int = 0) -> list[list[int]]:
+        """All batches of the run, fixed by the seed (so a resumed run sees the same ones).
+        skip drops the first batches of the seed's sequence, so that a continuation run
+        (--skip-batches) trains on the batches an earlier run with the same seed did not draw."""
         rng = random.Random(seed + 1)
         plan, lengths = [], [len(i) for i in self.ids]
-        while len(plan) < steps:
+        while len(plan) < skip + steps:
             plan += tc.length_bucketed_batches(lengths, batch_size, rng)
-        return plan[:steps]
+        return plan[skip:skip + steps]
 
 
 def load_checkpoint_dir(path: str):
@@ -309,7 +311,7 @@ def identity_of(args, mode: str, extra: dict) -> dict:
     """The options that must match for a checkpoint to be resumed."""
     keys = ("task", "train", "model", "steps", "batch_size", "lr", "lr_retention", "max_len", "max_examples",
             "heldout", "seed", "buckets", "train_word_embeddings", "warmup", "min_tokens", "distill",
-            "temperature", "teacher")
+            "temperature", "teacher", "skip_batches")
     ident = {k: getattr(args, k, None) for k in keys}
     ident["model"] = str(Path(args.model).resolve())
     ident["mode"] = mode
@@ -350,7 +352,7 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
         return max(0.0, (args.steps - step) / max(1, args.steps - warm))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, model_lr)  # retention lr: constant
-    plan = data.batch_plan(args.steps, args.batch_size, args.seed)
+    plan = data.batch_plan(args.steps, args.batch_size, args.seed, getattr(args, "skip_batches", 0))
 
     state_path = out / STATE_FILE
     step, log, elapsed_before = 0, [], 0.0
@@ -723,6 +725,13 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def add_data_options(p, *, steps_default=None):
     p.add_argument("--task", required=True, choices=sorted(TASKS))
     p.add_argument("--train", required=True, help="GLUE train.tsv (the held-out slice for selection comes from it)")
@@ -747,6 +756,10 @@ def add_data_options(p, *, steps_default=None):
 def add_loop_options(p):
     p.add_argument("--log-every", type=positive_int, default=10, help="progress line every N steps")
     p.add_argument("--save-every", type=positive_int, default=50, help="checkpoint every N steps")
+    p.add_argument("--skip-batches", type=non_negative_int, default=0,
+                   help="start at batch N of the seed's batch sequence: a run continuing an earlier one with "
+                        "the same --seed (same held-out slice) then trains on batches that run did not draw "
+                        "(default 0)")
     p.add_argument("--stop-after", type=int, default=0, help=argparse.SUPPRESS)  # tests: simulate an interruption
 
 

@@ -257,6 +257,18 @@ def test_heldout_file_is_exactly_the_rows_never_trained_on(tiny, tmp_path, min_t
         assert len(held) < 16
 
 
+def test_skip_batches_continues_the_seeds_batch_sequence(tiny):
+    argv = [*COMMON[:COMMON.index("--log-every")], "--train", str(tiny["train"])]
+    data = tf.TaskData(tf.parse_args(["heldout", *argv, "--model", str(tiny["model"]), "-o", "x"]),
+                       tf.load_checkpoint_dir(str(tiny["model"]))[1])
+    whole = data.batch_plan(40, 8, 7)  # more than one pass over the 224 training rows
+    first, rest = data.batch_plan(12, 8, 7), data.batch_plan(28, 8, 7, skip=12)
+    assert first + rest == whole
+    # a continuation of 12 steps starts where the first run stopped: on batches it never drew
+    drawn = {tuple(b) for b in first}
+    assert not any(tuple(b) in drawn for b in data.batch_plan(12, 8, 7, skip=12))
+
+
 # ---------------------------------------------------------------------------------------
 # resume
 
