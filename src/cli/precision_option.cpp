@@ -7,7 +7,7 @@ void add_precision_flag(CLI::App* command, std::string& precision) {
       ->add_option("--precision", precision,
                    "GEMM arithmetic: fp32; bf16 (weights and GEMM inputs rounded to bf16, fp32 "
                    "accumulation; faster only with AMX); or int8 (dynamic quantization: s8 weights "
-                   "per output feature, u8 inputs per call, VNNI)")
+                   "per output feature, u8 inputs per call, VNNI; the FFN down-projection stays fp32)")
       ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
       ->capture_default_str();
 }

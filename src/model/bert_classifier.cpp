@@ -38,10 +38,11 @@ void require(bool ok, const std::string& message) {
 
 std::vector<EncoderLayer> bind_layers(const dnnl::engine& engine, const WeightSource& weights,
                                       const BertConfig& config, kernels::MatmulPrecision precision) {
+  const LayerPrecisions precisions = LayerPrecisions::for_model(precision);
   std::vector<EncoderLayer> layers;
   layers.reserve(static_cast<size_t>(config.num_layers));
   for (int64_t l = 0; l < config.num_layers; ++l) {
-    layers.emplace_back(engine, weights, "bert.encoder.layer." + std::to_string(l) + ".", config, precision);
+    layers.emplace_back(engine, weights, "bert.encoder.layer." + std::to_string(l) + ".", config, precisions);
   }
   return layers;
 }

@@ -18,16 +18,27 @@
 
 namespace fcabert::model {
 
+// The arithmetic of each of a layer's four GEMMs.
+struct LayerPrecisions {
+  kernels::MatmulPrecision qkv = kernels::MatmulPrecision::kFp32;
+  kernels::MatmulPrecision attention_output = kernels::MatmulPrecision::kFp32;
+  kernels::MatmulPrecision intermediate = kernels::MatmulPrecision::kFp32;
+  kernels::MatmulPrecision output = kernels::MatmulPrecision::kFp32;
+
+  // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 keeps
+  // the FFN down-projection (`output`) in fp32 (see the definition for why).
+  static LayerPrecisions for_model(kernels::MatmulPrecision precision);
+};
+
 class EncoderLayer {
  public:
   // Binds "<prefix>attention.self.{query,key,value}.", "<prefix>attention.output.dense.",
   // "<prefix>attention.output.LayerNorm.", "<prefix>intermediate.dense.",
   // "<prefix>output.dense." and "<prefix>output.LayerNorm." (prefix e.g.
   // "bert.encoder.layer.3.").
-  // `precision` is that of the four GEMMs (attention, LayerNorm and GELU stay fp32).
+  // `precisions` are those of the four GEMMs (attention, LayerNorm and GELU stay fp32).
   EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
-               const BertConfig& config,
-               kernels::MatmulPrecision precision = kernels::MatmulPrecision::kFp32);
+               const BertConfig& config, const LayerPrecisions& precisions = {});
 
   // x[T, d] in place, sequences delimited by `offsets` (T = offsets.back()). `extras` asks the
   // attention kernel for per-token attention statistics (FCA scoring); none by default.

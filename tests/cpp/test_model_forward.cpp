@@ -8,6 +8,7 @@
 
 #include "fcabert/error.h"
 #include "model/bert_classifier.h"
+#include "model/encoder_layer.h"
 #include "model/weights.h"
 #include "test_model_tiny_bert.h"
 
@@ -245,6 +246,22 @@ TEST(BertClassifierLoad, RefusesWhatItCannotRun) {
   head.labels.clear();
   EXPECT_NE(load_error(good, head, tensors).find("no labels"), std::string::npos);
   EXPECT_NE(load_error(good, tiny_head(), tensors, 0).find("threads must be at least 1"), std::string::npos);
+}
+
+TEST(LayerPrecisions, Int8KeepsTheFeedForwardDownProjectionInFp32) {
+  using kernels::MatmulPrecision;
+  const LayerPrecisions int8 = LayerPrecisions::for_model(MatmulPrecision::kInt8);
+  EXPECT_EQ(int8.qkv, MatmulPrecision::kInt8);
+  EXPECT_EQ(int8.attention_output, MatmulPrecision::kInt8);
+  EXPECT_EQ(int8.intermediate, MatmulPrecision::kInt8);
+  EXPECT_EQ(int8.output, MatmulPrecision::kFp32);
+  for (MatmulPrecision uniform : {MatmulPrecision::kFp32, MatmulPrecision::kBf16}) {
+    const LayerPrecisions p = LayerPrecisions::for_model(uniform);
+    EXPECT_EQ(p.qkv, uniform);
+    EXPECT_EQ(p.attention_output, uniform);
+    EXPECT_EQ(p.intermediate, uniform);
+    EXPECT_EQ(p.output, uniform);
+  }
 }
 
 }  // namespace

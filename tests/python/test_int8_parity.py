@@ -1,14 +1,15 @@
 """int8 parity: `--precision int8` against Hugging Face BertForSequenceClassification in fp32.
 
-The engine's int8 path is dynamic quantization of the encoder's four GEMMs per layer: weights
-as s8 with one scale per output feature (once, at load), each GEMM input as u8 with one
-scale and zero point for the whole input (per call), int32 accumulation; attention,
-LayerNorm, GELU and the head stay fp32. One scale per GEMM input is coarse where a few
-hidden features are much larger than the rest, so logits move far more than with bf16
-(measured on the 872 SST-2 dev sentences with the default model: median |logit diff| 0.042,
-max 0.56; accuracy 87.84% vs 88.65% in fp32). Tolerances, a little above those figures:
-- median |logit diff| <= 0.1 and max <= 1.0 against the fp32 PyTorch reference;
-- SST-2 dev accuracy within 1.2 points of the fp32 engine's.
+The engine's int8 path is dynamic quantization of three of the four GEMMs per layer (Q|K|V,
+attention output, FFN up-projection; the FFN down-projection stays fp32, see
+LayerPrecisions::for_model): weights as s8 with one scale per output feature (once, at
+load), each GEMM input as u8 with one scale and zero point for the whole input (per call),
+int32 accumulation; attention, LayerNorm, GELU and the head stay fp32. Logits move more than
+with bf16 (measured on the 872 SST-2 dev sentences with the default model, batch 32: median
+|logit diff| 0.027, max 0.30; accuracy 88.42% vs 88.65% in fp32; with all four GEMMs in int8
+it was 0.042, 0.56 and 87.84%). Tolerances, about twice those figures:
+- median |logit diff| <= 0.06 and max <= 0.6 against the fp32 PyTorch reference;
+- SST-2 dev accuracy within 0.6 points of the fp32 engine's.
 The kernel itself is checked against an exact reference in tests/cpp/test_kernels_linear_int8.cpp.
 """
 from __future__ import annotations
@@ -20,9 +21,9 @@ import pytest
 from test_bf16_parity import argmax, classify_with_precision
 from test_logit_parity import PARITY, DEFAULT_MODEL, classify_logits, read_jsonl
 
-MEDIAN_TOLERANCE = 0.1
-MAX_TOLERANCE = 1.0
-MAX_ACCURACY_DROP = 1.2  # points
+MEDIAN_TOLERANCE = 0.06
+MAX_TOLERANCE = 0.6
+MAX_ACCURACY_DROP = 0.6  # points
 
 
 def logit_diffs(engine_rows, reference_rows):
