@@ -109,6 +109,8 @@ struct Prediction {
 struct LayerTimings {
   double embeddings_ms = 0;
   std::vector<double> layer_ms;  // one per encoder layer, FCA step included
+  double linear_ms = 0;          // the part of layer_ms spent in the encoder's GEMMs (with
+                                 // int8: their input quantization included)
   double head_ms = 0;            // pooler + classifier
 };
 

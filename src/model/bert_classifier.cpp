@@ -135,6 +135,8 @@ void BertClassifier::forward(Workspace& ws, const ForwardOptions& options) const
     }
   }
   if (options.timings) options.timings->layer_ms.assign(layers_.size(), 0.0);
+  if (options.timings) options.timings->linear_ms = 0;
+  double* linear_ms = options.timings ? &options.timings->linear_ms : nullptr;
 
   // x: the hidden states; spare: where a reducing layer writes its shorter rows (then the
   // two swap, so x may end in either buffer).
@@ -149,7 +151,7 @@ void BertClassifier::forward(Workspace& ws, const ForwardOptions& options) const
     const bool reduces = plan_layer(layer, schedule, ws);
     kernels::AttentionExtras extras;
     if (reduces) extras = {fca.column_sums(), fca.diagonal()};
-    layers_[l].attention_block(fca.offsets, x, ws, extras);
+    layers_[l].attention_block(fca.offsets, x, ws, extras, linear_ms);
     if (reduces) {
       // FCA step (DESIGN §1, docs/FCA.md): the FFN of this layer and everything after it
       // run on the reduced rows.
@@ -159,7 +161,7 @@ void BertClassifier::forward(Workspace& ws, const ForwardOptions& options) const
     } else if (options.explain) {
       for (int64_t s = 0; s < sequences; ++s) fca.kept[s][l] = fca.identities[s];
     }
-    layers_[l].feed_forward_block(fca.offsets.back(), x, ws);
+    layers_[l].feed_forward_block(fca.offsets.back(), x, ws, linear_ms);
     if (options.timings) clock.lap(options.timings->layer_ms[l]);
   }
   // Row 0 of every sequence is still its [CLS]: FCA always keeps it first.

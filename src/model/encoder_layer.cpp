@@ -1,6 +1,7 @@
 #include "model/encoder_layer.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace fcabert::model {
 
@@ -37,24 +38,43 @@ EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weigh
       output_norm_(bind_layer_norm(weights, prefix + "output.LayerNorm.", config.hidden_size,
                                    config.layer_norm_eps)) {}
 
+namespace {
+
+// Runs `gemm`, adding its wall time to *total_ms when timing (total_ms not null). The oneDNN
+// stream is synchronous on the CPU, so the call's wall time is the GEMM's.
+template <class Gemm>
+void timed(double* total_ms, Gemm&& gemm) {
+  if (total_ms == nullptr) {
+    gemm();
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  gemm();
+  *total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
 void EncoderLayer::attention_block(const std::vector<int64_t>& offsets, float* x, Workspace& ws,
-                                   const kernels::AttentionExtras& extras) const {
+                                   const kernels::AttentionExtras& extras, double* linear_ms) const {
   const int64_t rows = offsets.empty() ? 0 : offsets.back();
   void* scratchpad = ws.dnnl_scratchpad();
   const kernels::MatmulBuffers buffers = ws.matmul_buffers();  // used unless the model runs fp32
-  qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad, buffers);
+  timed(linear_ms, [&] { qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad, buffers); });
   kernels::multi_head_attention(ws.qkv(), offsets, shape_, ws.context(), ws.attention, extras);
   // x still holds the layer input, so the output projection adds straight into it: x is
   // now context W_o^T + b_o + x, the residual sum, without a separate pass.
-  attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad, buffers);
+  timed(linear_ms, [&] { attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad, buffers); });
   attn_norm_.apply(x, rows);
 }
 
-void EncoderLayer::feed_forward_block(int64_t rows, float* x, Workspace& ws) const {
+void EncoderLayer::feed_forward_block(int64_t rows, float* x, Workspace& ws, double* linear_ms) const {
   void* scratchpad = ws.dnnl_scratchpad();
   const kernels::MatmulBuffers buffers = ws.matmul_buffers();
-  intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad, buffers);
-  output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad, buffers);  // adds the residual
+  timed(linear_ms, [&] {
+    intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad, buffers);
+    output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad, buffers);  // adds the residual
+  });
   output_norm_.apply(x, rows);
 }
 

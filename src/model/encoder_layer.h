@@ -42,11 +42,12 @@ class EncoderLayer {
 
   // x[T, d] in place, sequences delimited by `offsets` (T = offsets.back()). `extras` asks the
   // attention kernel for per-token attention statistics (FCA scoring); none by default.
+  // Both blocks add the wall time of their GEMMs to *linear_ms when it is given.
   void attention_block(const std::vector<int64_t>& offsets, float* x, Workspace& ws,
-                       const kernels::AttentionExtras& extras = {}) const;
+                       const kernels::AttentionExtras& extras = {}, double* linear_ms = nullptr) const;
 
   // x[rows, d] in place. Token-wise, so it needs no sequence boundaries.
-  void feed_forward_block(int64_t rows, float* x, Workspace& ws) const;
+  void feed_forward_block(int64_t rows, float* x, Workspace& ws, double* linear_ms = nullptr) const;
 
   size_t scratchpad_bytes() const;
 

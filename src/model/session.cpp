@@ -62,7 +62,7 @@ std::vector<Prediction> Session::run(const std::vector<Encoding>& batch) {
   if (scratch_->forward.timings) {
     // Zeroed in place (an empty batch or a rejected one leaves zeros, not the last run's).
     LayerTimings& timings = scratch_->timings;
-    timings.embeddings_ms = timings.head_ms = 0;
+    timings.embeddings_ms = timings.head_ms = timings.linear_ms = 0;
     timings.layer_ms.assign(static_cast<size_t>(model_->info().bert.num_layers), 0.0);
   }
   return scratch_->network.predict(batch, scratch_->workspace, scratch_->forward);

@@ -173,6 +173,7 @@ TEST_F(FcaSession, TimesEachLayerOnlyWhenAsked) {
   EXPECT_EQ(quiet.last_timings().embeddings_ms, 0);
   EXPECT_TRUE(quiet.last_timings().layer_ms.empty());
   EXPECT_EQ(quiet.last_timings().head_ms, 0);
+  EXPECT_EQ(quiet.last_timings().linear_ms, 0);
 
   SessionOptions options;
   options.time_layers = true;
@@ -188,9 +189,14 @@ TEST_F(FcaSession, TimesEachLayerOnlyWhenAsked) {
   EXPECT_GE(t.embeddings_ms, 0);
   EXPECT_GE(t.head_ms, 0);
   EXPECT_GT(total, 0);
+  // The GEMMs are a part of the layers' time, never more.
+  const double layers = total - t.embeddings_ms - t.head_ms;
+  EXPECT_GT(t.linear_ms, 0);
+  EXPECT_LE(t.linear_ms, layers);
   timed.run({});  // an empty batch leaves zeros, not the last run's figures
   ASSERT_EQ(timed.last_timings().layer_ms.size(), 3u);
   for (double ms : timed.last_timings().layer_ms) EXPECT_EQ(ms, 0);
+  EXPECT_EQ(timed.last_timings().linear_ms, 0);
 }
 
 // The thread-safety contract holds with FCA: all its scratch is in each Session.

@@ -246,7 +246,10 @@ def summarize(name: str, passes: list[dict]) -> dict:
     med = lambda key: statistics.median(p[key] for p in passes)  # noqa: E731
     return {"engine": name, "runs": len(passes), "pass_ms": med("pass_ms"), "latency_ms_median": med("batch_ms_median"),
             "latency_ms_p90": med("batch_ms_p90"), "examples_per_s": med("examples_per_s"),
-            "pass_ms_all": [p["pass_ms"] for p in passes]}
+            "pass_ms_all": [p["pass_ms"] for p in passes],
+            # fcabert only: the median GFLOP/s of its encoder's GEMMs (timed around each call)
+            **({"linear_gflops": med("encoder_linear_gflops")} if all("encoder_linear_gflops" in p for p in passes)
+               else {})}
 
 
 def run_workload(args, model_path: Path, model_label: str, torch_model, tokenizer, config: dict, ort_session,
@@ -304,6 +307,8 @@ def run_workload(args, model_path: Path, model_label: str, torch_model, tokenize
                           "peak_rss_bytes": max(p["peak_rss_bytes"] for p in passes[e.name]),
                           "weights_file_bytes": info["weights_file_bytes"]})
                 r["gflops"] = info["flops_per_pass"] / (r["pass_ms"] * 1e6)
+                r["linear_share_of_time"] = (info["encoder_linear_flops_per_pass"] / (r["linear_gflops"] * 1e6)
+                                             / r["pass_ms"])
         dense_flops = next((r["flops_per_pass"] for r in results if r["engine"] == "fcabert dense fp32"), None)
         if dense_flops:
             for r in results:  # peers do the dense model's work (plus padding, not counted)
@@ -337,8 +342,8 @@ def markdown(report: dict) -> str:
              ""]
     lines += ["## Throughput and latency", "",
               "| model | data | batch | engine | ex/s | median ms/batch | p90 ms/batch | GFLOP/s | % fp32 peak | "
-              "x ORT | x PyTorch |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "linear GFLOP/s | x ORT | x PyTorch |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for w in report["workloads"]:
         res = w["engines"]
         for r in res:
@@ -347,14 +352,16 @@ def markdown(report: dict) -> str:
             x_ort = ratio(res, r["engine"], "ONNX Runtime fp32", key, better)
             x_pt = ratio(res, r["engine"], "PyTorch eager fp32", key, better)
             fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
+            fmt0 = lambda v: "" if v is None else f"{v:.0f}"  # noqa: E731
             lines.append(f"| {w['model']} | {w['dataset']} | {w['batch_size']} | {r['engine']} | "
                          f"{r['examples_per_s']:.1f} | {r['latency_ms_median']:.2f} | {r['latency_ms_p90']:.2f} | "
                          f"{r.get('gflops', 0):.0f} | {100 * r.get('gflops', 0) / peak['fp32']:.0f} | "
-                         f"{fmt(x_ort)} | {fmt(x_pt)} |")
+                         f"{fmt0(r.get('linear_gflops'))} | {fmt(x_ort)} | {fmt(x_pt)} |")
     lines += ["", "Ratios are ours/peer from the same run: throughput ratio at batch 32, latency ratio "
               "(peer ms / our ms) at batch 1; > 1 means fcabert is faster. GFLOP/s = the dense model's FLOPs "
               "(include/fcabert/flops.h, real tokens) per second for the peers and dense runs, the FCA run's own "
-              "FLOPs for FCA runs.", ""]
+              "FLOPs for FCA runs. linear GFLOP/s (fcabert only) = the encoder GEMMs' FLOPs per second of the time "
+              "spent in those GEMM calls (with int8: input quantization included).", ""]
     lines += ["## Targets", "", "| target | workload | measured | met |", "|---|---|---|---|"]
     for t in report["targets"]:
         lines.append(f"| {t['target']} | {t['workload']} | {t['measured']} | {'yes' if t['met'] else 'no'} |")
@@ -417,9 +424,10 @@ def evaluate_targets(report: dict) -> list[dict]:
             r = fastest["examples_per_s"] / ort_["examples_per_s"]
             add("FCA + fastest precision >= 3.5x ORT fp32", w, f"{r:.2f}x ({fastest['engine']})", r >= 3.5)
         if dense:
-            frac = dense["gflops"] / peak
-            add("whole dense model GFLOP/s vs oneDNN fp32 peak (linear layers >= 70%)", w,
-                f"{dense['gflops']:.0f} / {peak:.0f} = {frac:.0%}", frac >= 0.7)
+            frac = dense["linear_gflops"] / peak
+            add("linear layers (encoder GEMMs, dense fp32) >= 70% of oneDNN fp32 peak", w,
+                f"{dense['linear_gflops']:.0f} / {peak:.0f} = {frac:.0%} (whole model {dense['gflops']:.0f}; "
+                f"GEMMs {dense['linear_share_of_time']:.0%} of the time)", frac >= 0.7)
     return out
 
 
