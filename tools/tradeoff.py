@@ -17,7 +17,7 @@ and writes a markdown report (a table per task, the exact command, the date) and
 plot per task (metric vs encoder FLOPs share of dense). A model that does not exist yet is
 not an error: it is listed under "missing" with the command that makes it.
 
-Results are cached in --workdir (keyed by the command and the model file's size and mtime),
+Results are cached in --workdir (keyed by the command and the contents of its input files),
 so re-running after new models appear only evaluates the new points; --rerun ignores the
 cache.
 
@@ -180,19 +180,30 @@ class Runner:
         self.evals = 0
         self.calibrations = 0
         self.cached = 0
+        self._hashes: dict[str, str] = {}
 
     def _command(self, argv):
         prefix = ["nice", "-n", str(self.args.nice)] if self.args.nice else []
         return prefix + [self.binary, *argv]
 
-    @staticmethod
-    def _key(argv, inputs) -> str:
+    def _key(self, argv, inputs) -> str:
         h = hashlib.sha256()
         h.update(json.dumps(argv).encode())
         for path in inputs:
-            st = Path(path).stat()
-            h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode())
+            h.update(f"{path}:{self._content_hash(Path(path))}".encode())
         return h.hexdigest()[:16]
+
+    def _content_hash(self, path: Path) -> str:
+        """sha256 of the file's bytes, once per file and run. Content, not size and mtime: the
+        shared data folder is provisioned anew with fresh mtimes, which missed every entry."""
+        resolved = str(path.resolve())
+        if resolved not in self._hashes:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            self._hashes[resolved] = h.hexdigest()
+        return self._hashes[resolved]
 
     def _run(self, argv, what):
         log(f"{what}: fcabert {' '.join(shlex.quote(a) for a in argv)}")

@@ -51,6 +51,9 @@ def run(fcabert_bin, tmp_path_factory):
             "--no-default-learned", "--learned", f"sst2={copy}", "--targets", "0.6", "--calib-limit", "30",
             "--workdir", str(root / "work"), "--out", str(root / "TRADEOFF.md"), "--svg-dir", str(root)]
     first = tradeoff(fcabert_bin, *args)
+    # New mtimes, same bytes (as when the data folder is provisioned anew): still cached.
+    for path in [dense, learned, copy, *glue.rglob("*.tsv")]:
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     second = tradeoff(fcabert_bin, *args)
     points = json.loads((root / "work" / "tradeoff_sst2.json").read_text())
     return {"root": root, "glue": glue, "dense": dense, "learned": learned, "first": first, "second": second,
