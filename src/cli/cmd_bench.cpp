@@ -197,7 +197,8 @@ class Bench {
     const double total = ms_since(start);
     return json{{"pass_ms", total},
                 {"encoder_linear_ms", linear_ms},
-                {"encoder_linear_gflops", static_cast<double>(flops_encoder_linear_) / (linear_ms * 1e6)},
+                {"encoder_linear_gflops",
+                 linear_ms > 0 ? static_cast<double>(flops_encoder_linear_) / (linear_ms * 1e6) : 0.0},
                 {"batch_ms_median", median(batch_ms)},
                 {"batch_ms_p90", percentile(batch_ms, 0.9)},
                 {"examples_per_s", 1000.0 * static_cast<double>(sequences_) / total},

@@ -134,8 +134,10 @@ void BertClassifier::forward(Workspace& ws, const ForwardOptions& options) const
       fca.kept[s].assign(static_cast<size_t>(config_.num_layers), {});
     }
   }
-  if (options.timings) options.timings->layer_ms.assign(layers_.size(), 0.0);
-  if (options.timings) options.timings->linear_ms = 0;
+  if (options.timings) {
+    options.timings->layer_ms.assign(layers_.size(), 0.0);
+    options.timings->linear_ms = 0;
+  }
   double* linear_ms = options.timings ? &options.timings->linear_ms : nullptr;
 
   // x: the hidden states; spare: where a reducing layer writes its shorter rows (then the
