@@ -95,6 +95,7 @@ WorkspaceSpec BertClassifier::workspace_spec() const {
   spec.num_layers = config_.num_layers;
   spec.threads = threads_;
   spec.matmul_precision = precision_;
+  spec.converted_input_width = LayerPrecisions::for_model(precision_).widest_converted_input(config_);
   spec.dnnl_scratchpad_bytes = std::max(pooler_.scratchpad_bytes(), classifier_.scratchpad_bytes());
   for (const EncoderLayer& layer : layers_) {
     spec.dnnl_scratchpad_bytes = std::max(spec.dnnl_scratchpad_bytes, layer.scratchpad_bytes());

@@ -20,6 +20,15 @@ LayerPrecisions LayerPrecisions::for_model(MatmulPrecision precision) {
   return p;
 }
 
+int64_t LayerPrecisions::widest_converted_input(const BertConfig& config) const {
+  const auto converts = [](MatmulPrecision p) { return p != MatmulPrecision::kFp32; };
+  int64_t widest = 0;
+  // Q|K|V, the attention output and the up-projection read d features; the down-projection f.
+  if (converts(qkv) || converts(attention_output) || converts(intermediate)) widest = config.hidden_size;
+  if (converts(output)) widest = std::max(widest, config.intermediate_size);
+  return widest;
+}
+
 EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
                            const BertConfig& config, const LayerPrecisions& precisions)
     : shape_{config.num_heads, config.hidden_size / config.num_heads},

@@ -28,6 +28,10 @@ struct LayerPrecisions {
   // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 keeps
   // the FFN down-projection (`output`) in fp32 (see the definition for why).
   static LayerPrecisions for_model(kernels::MatmulPrecision precision);
+
+  // The widest input (in features) among the GEMMs that convert their input (bf16 or int8;
+  // 0 if all are fp32): what the Session's conversion buffer must hold per row.
+  int64_t widest_converted_input(const BertConfig& config) const;
 };
 
 class EncoderLayer {

@@ -19,18 +19,6 @@ std::string backend_version() {
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
          std::to_string(v->patch);
 }
-const char* precision_name(Precision precision) {
-  switch (precision) {
-    case Precision::kBf16:
-      return "bf16";
-    case Precision::kInt8:
-      return "int8";
-    case Precision::kFp32:
-      break;
-  }
-  return "fp32";
-}
-
 Precision parse_precision(const std::string& name) {
   if (name == "fp32") return Precision::kFp32;
   if (name == "bf16") return Precision::kBf16;
@@ -53,6 +41,8 @@ kernels::MatmulPrecision matmul_precision(Precision precision) {
 }
 
 }  // namespace
+
+const char* precision_name(Precision precision) { return kernels::to_string(matmul_precision(precision)); }
 
 namespace model {
 

@@ -58,7 +58,7 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
   logits_.reserve(b * spec_.num_labels);
   const size_t converted_bytes = kernels::converted_input_bytes(spec_.matmul_precision);
   if (converted_bytes != 0) {
-    matmul_input_.reserve(t * std::max(spec_.hidden, spec_.intermediate) * converted_bytes);
+    matmul_input_.reserve(t * static_cast<size_t>(spec_.converted_input_width) * converted_bytes);
   }
   attention.reserve(spec_.threads, longest, spec_.hidden / spec_.num_heads);
   // The per-layer row counts are recorded for the traces on the dense path too.

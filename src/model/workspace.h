@@ -26,6 +26,8 @@ struct WorkspaceSpec {
   size_t dnnl_scratchpad_bytes = 0;  // the largest any of the model's primitives asks for
   // The encoder GEMMs' arithmetic: bf16 and int8 convert each GEMM input (matmul_buffers).
   kernels::MatmulPrecision matmul_precision = kernels::MatmulPrecision::kFp32;
+  // Features per row of the widest GEMM input that is converted (LayerPrecisions).
+  int64_t converted_input_width = 0;
 };
 
 // What the FCA step needs besides the dense buffers (reserved only when a run uses FCA, so

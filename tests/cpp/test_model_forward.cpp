@@ -262,6 +262,14 @@ TEST(LayerPrecisions, Int8KeepsTheFeedForwardDownProjectionInFp32) {
     EXPECT_EQ(p.intermediate, uniform);
     EXPECT_EQ(p.output, uniform);
   }
+  // The Session's conversion buffer holds the widest converted input: d for int8 (its f-wide
+  // down-projection input stays fp32), f for bf16, nothing for fp32.
+  BertConfig config;
+  config.hidden_size = 8;
+  config.intermediate_size = 32;
+  EXPECT_EQ(int8.widest_converted_input(config), 8);
+  EXPECT_EQ(LayerPrecisions::for_model(MatmulPrecision::kBf16).widest_converted_input(config), 32);
+  EXPECT_EQ(LayerPrecisions::for_model(MatmulPrecision::kFp32).widest_converted_input(config), 0);
 }
 
 }  // namespace
