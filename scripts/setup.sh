@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets up fcabert on a fresh Debian 12 machine: system packages (apt-get), the Python
 # venv for the tools and tests (pip, pinned in requirements.txt), and a Release build in
-# build/. Safe to re-run; each step skips what is already done.
+# build/. Safe to re-run; each step skips what is already done. Run it as root or as a user
+# who may use sudo (only apt-get needs it). scripts/fresh-root.sh proves it on a minimal
+# Debian 12 root made with debootstrap, so every package the project needs must be listed
+# here: a package installed by hand on a developer's machine would hide a missing one.
 #
 #   scripts/setup.sh            # everything
 #   scripts/setup.sh --no-apt   # skip apt-get (packages already installed)
@@ -10,19 +13,38 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential cmake pkg-config clang-format
-  libdnnl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libutf8proc-dev
+  # oneDNN's CMake package (dnnl-config.cmake) calls find_package(OpenCL) and fails without
+  # it; Debian has it only as a Recommends of libdnnl-dev, which --no-install-recommends drops.
+  libdnnl-dev ocl-icd-opencl-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libutf8proc-dev
   # The fuzz pass of scripts/test.sh: clang with libFuzzer and the sanitizer runtimes
   # (libclang-rt-14-dev) and clang's OpenMP (libomp-dev), see scripts/fuzz.sh.
   clang libclang-rt-14-dev libomp-dev
   # Python tools: Debian's CPU build of torch, with the OpenMP OpenBLAS (without it torch
-  # falls back to the reference BLAS and runs ~50x slower).
-  python3 python3-venv python3-torch python3-numpy libopenblas0-openmp
+  # falls back to the reference BLAS and runs ~50x slower). ca-certificates: pip talks HTTPS.
+  python3 python3-venv python3-torch python3-numpy libopenblas0-openmp ca-certificates
 )
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
+# Runs "$@" and logs how long it took as "<name> took N s".
+timed() {
+  local name=$1 step_start=$SECONDS
+  shift
+  "$@"
+  log "$name took $((SECONDS - step_start)) s"
+}
+
 run_as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "setup.sh: installing Debian packages needs root: run it as root, install sudo," \
+      "or install the packages listed in scripts/setup.sh and pass --no-apt" >&2
+    exit 1
+  fi
 }
 
 install_system_packages() {
@@ -36,7 +58,8 @@ install_system_packages() {
   fi
   log "apt-get install ${missing[*]}"
   run_as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive run_as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  run_as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 create_python_env() {
@@ -55,8 +78,11 @@ build() {
   cmake --build build -j"$(nproc)"
 }
 
-start=$(date +%s)
-[ "${1:-}" = "--no-apt" ] || install_system_packages
-create_python_env
-build
-log "setup done in $(( $(date +%s) - start )) s; try: build/fcabert classify examples/reviews.txt"
+if [ "${1:-}" != "" ] && [ "${1:-}" != "--no-apt" ]; then
+  echo "setup.sh: unknown option $1 (use --no-apt or nothing)" >&2
+  exit 2
+fi
+[ "${1:-}" = "--no-apt" ] || timed "system packages" install_system_packages
+timed "python venv" create_python_env
+timed "build" build
+log "setup done in $SECONDS s; try: build/fcabert classify examples/reviews.txt"
