@@ -10,6 +10,9 @@
 #   scripts/setup.sh --no-apt   # skip apt-get (packages already installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Progress goes to stderr, so that `scripts/setup.sh && build/fcabert classify FILE` prints
+# only the classifications on stdout.
+exec >&2
 
 APT_PACKAGES=(
   build-essential cmake pkg-config clang-format

@@ -7,8 +7,9 @@
 
 namespace fcabert::cli {
 
-// The bundled default model (models/sst2-minilm-l6.fcab next to the source tree, or the
-// FCABERT_DEFAULT_MODEL environment variable when set).
+// The bundled default model, found relative to the executable (PREFIX/share/fcabert/models/
+// sst2-minilm-l6.fcab when installed, build/share/fcabert/models/ in the build tree), or the
+// FCABERT_DEFAULT_MODEL environment variable when set.
 std::string default_model_path();
 
 void register_classify(CLI::App& app);
