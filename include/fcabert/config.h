@@ -42,6 +42,9 @@ struct HeadConfig {
   std::vector<std::string> labels;  // one name per output; regression: one name, e.g. "score"
   bool pair_input = false;          // true for sentence-pair tasks (MRPC, RTE, ...)
   std::string task;                 // e.g. "sst2"; empty when unknown
+
+  // The classifier's outputs: one per label (a regression head has one), at least 1.
+  int64_t outputs() const { return labels.empty() ? 1 : static_cast<int64_t>(labels.size()); }
 };
 
 enum class Pooling { Weighted, Mean };

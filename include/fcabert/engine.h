@@ -60,6 +60,8 @@ struct LoadOptions {
 
 // The versions of the libraries doing the arithmetic, e.g. "oneDNN 2.6.3", for reports.
 std::string backend_version();
+// This engine's version, e.g. "0.1.0" (the CMake project version).
+const char* version();
 
 class Model {
  public:

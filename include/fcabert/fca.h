@@ -36,6 +36,14 @@ const char* pooling_name(Pooling pooling);  // "weighted" or "mean"
 // list is an error (use --dense to turn FCA off). Throws fcabert::Error.
 FcaSchedule parse_schedule(std::string_view keep_ratios_csv, int64_t clusters, std::string_view pooling);
 
+// "dense" or "keep 1,0.9,... C=4 weighted", for logs and reports.
+std::string describe_schedule(const FcaSchedule& schedule);
+
+// {"description", "keep_ratios", "clusters", "pooling"}, as reports record a schedule; and
+// back (throws fcabert::Error for a malformed object). Needs <nlohmann/json.hpp> at the call.
+nlohmann::ordered_json schedule_to_json(const FcaSchedule& schedule);
+FcaSchedule schedule_from_json(const nlohmann::ordered_json& json);
+
 // Checks a schedule against a model with `num_layers` layers: none (dense) or exactly one
 // keep ratio per layer, each in (0, 1], non-increasing, clusters >= 0. Layers are named
 // 0-based in messages. Throws fcabert::Error.

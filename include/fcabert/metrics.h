@@ -10,6 +10,7 @@
 //   every gold label is one class): 0;
 // - Pearson / Spearman when either side is constant (zero variance): 0 (scipy gives NaN;
 //   JSON has no NaN, and "no linear relation measurable" scores as none).
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -33,6 +34,13 @@ class ConfusionMatrix {
   int classes_;
   std::vector<int64_t> counts_;  // gold-major: counts_[gold * classes + predicted]
 };
+
+// The index of the largest value (the first of equal ones): a classifier's predicted class.
+// Throws fcabert::Error for an empty vector.
+size_t argmax(const std::vector<float>& values);
+
+// The median (the mean of the two middle values for an even count); 0 for no values.
+double median(std::vector<double> values);
 
 double accuracy(const ConfusionMatrix& matrix);
 // F1 of class `positive` (precision and recall of that class).

@@ -47,4 +47,9 @@ class Tokenizer {
   int32_t unk_id_ = 0, cls_id_ = 0, sep_id_ = 0;
 };
 
+// The truncation length for a model: `requested` when > 0, else the model's default
+// (TokenizerConfig::max_len). Throws fcabert::Error, naming --max-len, when it is below what
+// [CLS] text [SEP] (pairs: [CLS] a [SEP] b [SEP]) needs or above max_position_embeddings.
+int64_t resolve_max_len(int64_t requested, const ModelInfo& info);
+
 }  // namespace fcabert

@@ -20,6 +20,8 @@
 #include "fcabert/error.h"
 #include "fcabert/fca.h"
 #include "fcabert/flops.h"
+#include "fcabert/metrics.h"
+#include "fcabert/runner.h"
 
 namespace fcabert::calibrate {
 namespace {
@@ -62,44 +64,19 @@ std::vector<double> log_softmax(const std::vector<float>& logits) {
   return out;
 }
 
-size_t argmax(const std::vector<float>& values) {
-  return static_cast<size_t>(std::max_element(values.begin(), values.end()) - values.begin());
-}
-
-// Calibration examples sorted by length and cut into batches (as eval batches them).
-struct Batches {
-  std::vector<size_t> order;  // order[i] = index of the i-th example in batch order
-  size_t batch_size = 32;
-};
-
-Batches make_batches(const std::vector<Encoding>& examples, int64_t batch_size) {
-  Batches b;
-  b.order.resize(examples.size());
-  std::iota(b.order.begin(), b.order.end(), size_t{0});
-  std::stable_sort(b.order.begin(), b.order.end(),
-                   [&](size_t x, size_t y) { return examples[x].ids.size() < examples[y].ids.size(); });
-  b.batch_size = static_cast<size_t>(batch_size);
-  return b;
-}
-
+// Logits of every example in input order, run as eval runs them (length-sorted batches).
 std::vector<std::vector<float>> run_all(Session& session, const std::vector<Encoding>& examples,
-                                        const Batches& batches) {
-  std::vector<std::vector<float>> logits(examples.size());
-  std::vector<Encoding> batch;
-  for (size_t start = 0; start < batches.order.size(); start += batches.batch_size) {
-    const size_t end = std::min(batches.order.size(), start + batches.batch_size);
-    batch.clear();
-    for (size_t j = start; j < end; ++j) batch.push_back(examples[batches.order[j]]);
-    std::vector<Prediction> predictions = session.run(batch);
-    for (size_t j = 0; j < predictions.size(); ++j)
-      logits[batches.order[start + j]] = std::move(predictions[j].logits);
-  }
+                                        const BatchPlan& plan) {
+  RunResult result = run_batches({&session}, examples, plan).front();
+  std::vector<std::vector<float>> logits;
+  logits.reserve(result.predictions.size());
+  for (Prediction& prediction : result.predictions) logits.push_back(std::move(prediction.logits));
   return logits;
 }
 
 void count_flops(Measurement& m, const Model& model, const std::vector<Encoding>& examples) {
   const ModelInfo& info = model.info();
-  FlopsTally tally(info.bert, std::max<int64_t>(1, static_cast<int64_t>(info.head.labels.size())));
+  FlopsTally tally(info.bert, info.head.outputs());
   for (const Encoding& e : examples)
     tally.add_sequence_analytic(m.schedule, static_cast<int64_t>(e.ids.size()));
   m.flops = tally.total();
@@ -131,7 +108,7 @@ void score(Measurement& m, const std::vector<std::vector<float>>& logits,
   int64_t agree = 0;
   double kl = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (argmax(logits[i]) == argmax(dense_logits[i])) ++agree;
+    if (metrics::argmax(logits[i]) == metrics::argmax(dense_logits[i])) ++agree;
     const std::vector<double> p = log_softmax(dense_logits[i]);
     const std::vector<double> q = log_softmax(logits[i]);
     double sum = 0;
@@ -195,7 +172,7 @@ Measurement measure(Session& session, const std::vector<Encoding>& examples,
   Measurement m;
   m.schedule = session.schedule();
   count_flops(m, session.model(), examples);
-  const Batches batches = make_batches(examples, options.batch_size);
+  const BatchPlan batches = plan_batches(examples, options.batch_size, BatchOrder::kByLength);
   score(m, run_all(session, examples, batches), dense_logits, options, regression);
   return m;
 }
@@ -219,7 +196,7 @@ std::vector<Result> calibrate_targets(std::shared_ptr<const Model> model,
   const size_t layers = static_cast<size_t>(info.bert.num_layers);
   const int64_t grid = grid_of(options.step);
   const int64_t floor_units = std::llround(options.min_ratio * static_cast<double>(grid));
-  const Batches batches = make_batches(examples, options.batch_size);
+  const BatchPlan batches = plan_batches(examples, options.batch_size, BatchOrder::kByLength);
   // The targets from the highest down: the search follows one greedy path and takes each
   // target's schedule where the path first reaches it.
   std::vector<size_t> order(targets.size());

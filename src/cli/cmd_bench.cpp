@@ -30,7 +30,10 @@
 #include "cli/schedule_options.h"
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
+#include "fcabert/fca.h"
 #include "fcabert/flops.h"
+#include "fcabert/metrics.h"
+#include "fcabert/runner.h"
 #include "kernels/matmul_bench.h"
 #include "kernels/parallel.h"
 #include "model/loaded_model.h"
@@ -142,13 +145,6 @@ std::vector<Encoding> read_tokens(const std::string& path, int64_t limit) {
   return out;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
-}
-
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -172,13 +168,9 @@ class Bench {
     session_options.time_layers = true;
     session_ = std::make_unique<Session>(model_, session_options);
     const std::vector<Encoding> all = read_tokens(options.tokens, options.limit);
-    for (size_t i = 0; i < all.size(); i += static_cast<size_t>(options.batch_size)) {
-      const size_t end = std::min(all.size(), i + static_cast<size_t>(options.batch_size));
-      batches_.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(i),
-                            all.begin() + static_cast<std::ptrdiff_t>(end));
-      sequences_ += static_cast<int64_t>(end - i);
-      for (size_t s = i; s < end; ++s) tokens_ += static_cast<int64_t>(all[s].ids.size());
-    }
+    batches_ = batches_of(all, plan_batches(all, options.batch_size, BatchOrder::kInput));
+    sequences_ = static_cast<int64_t>(all.size());
+    for (const Encoding& encoding : all) tokens_ += static_cast<int64_t>(encoding.ids.size());
     count_flops_and_allocations();
   }
 
@@ -199,7 +191,7 @@ class Bench {
                 {"encoder_linear_ms", linear_ms},
                 {"encoder_linear_gflops",
                  linear_ms > 0 ? static_cast<double>(flops_encoder_linear_) / (linear_ms * 1e6) : 0.0},
-                {"batch_ms_median", median(batch_ms)},
+                {"batch_ms_median", metrics::median(batch_ms)},
                 {"batch_ms_p90", percentile(batch_ms, 0.9)},
                 {"examples_per_s", 1000.0 * static_cast<double>(sequences_) / total},
                 {"peak_rss_bytes", proc_status_bytes("VmHWM")}};
@@ -216,7 +208,7 @@ class Bench {
                   {"intermediate", info.bert.intermediate_size},
                   {"heads", info.bert.num_heads}}},
                 {"precision", options_.precision},
-                {"schedule", describe_schedule(schedule)},
+                {"schedule", fca::describe_schedule(schedule)},
                 {"fca", schedule.enabled()},
                 {"threads", options_.threads},
                 {"batch_size", options_.batch_size},
@@ -246,7 +238,7 @@ class Bench {
   // private Workspace of the same network (each batch once to size it, then again counted).
   void count_flops_and_allocations() {
     const ModelInfo& info = model_->info();
-    FlopsTally tally(info.bert, static_cast<int64_t>(info.head.labels.size()));
+    FlopsTally tally(info.bert, info.head.outputs());
     const Pooling pooling = session_->schedule().pooling;
     long long run_allocations = 0;
     for (int round = 0; round < 2; ++round) {
@@ -255,12 +247,7 @@ class Bench {
         const std::vector<Prediction> out = session_->run(batch);
         if (round == 1) run_allocations += g_allocations.load() - before;
         if (round == 0) {
-          for (const Prediction& p : out) {
-            tally.add_sequence(p.trace.tokens);
-            for (size_t l = 0; l < p.trace.layers.size(); ++l) {
-              tally.add_layer(static_cast<int64_t>(l), layer_flops(info.bert, p.trace.layers[l], pooling));
-            }
-          }
+          for (const Prediction& p : out) tally_trace(tally, pooling, p.trace);
         }
       }
     }
@@ -366,7 +353,7 @@ void run_bench(const BenchOptions& options) {
     pass_ms.push_back(passes.back()["pass_ms"].get<double>());
   }
   report["passes"] = passes;
-  report["pass_ms_median"] = median(pass_ms);
+  report["pass_ms_median"] = metrics::median(pass_ms);
   report["peak_rss_bytes"] = proc_status_bytes("VmHWM");
   std::cout << report.dump() << std::endl;
 }

@@ -44,7 +44,7 @@ struct CalibrateOptions {
 Json measurement_json(const calibrate::Measurement& m, bool regression) {
   Json out;
   out["keep_ratios"] = m.schedule.keep_ratios;
-  out["schedule"] = describe_schedule(m.schedule);
+  out["schedule"] = fca::describe_schedule(m.schedule);
   out["flops"] = m.flops;
   out["dense_flops"] = m.dense_flops;
   out["flops_ratio"] = m.flops_ratio;
@@ -138,7 +138,7 @@ void run_calibrate(CalibrateOptions options) {
   const bool regression = info.head.kind == HeadKind::Regression;
   if (info.fca.enabled())
     spdlog::warn("{} already has an FCA schedule ({}); calibrating from its dense form", options.model,
-                 describe_schedule(info.fca));
+                 fca::describe_schedule(info.fca));
   const calibrate::Data data = calibrate::load_data(*model, options.data, options.data_options);
   if (data.held_out_warning)
     spdlog::warn(
@@ -172,7 +172,7 @@ void run_calibrate(CalibrateOptions options) {
     const calibrate::Result& result = results[i];
     const std::string out = output_for(options.out, targets[i]);
     Json note;
-    note["tool"] = std::string("fcabert calibrate ") + FCABERT_VERSION;
+    note["tool"] = std::string("fcabert calibrate ") + version();
     note["source_model"] = options.model;
     note["data"] = data.source;
     note["split_examples"] = data.available;
@@ -213,7 +213,7 @@ void run_calibrate(CalibrateOptions options) {
     const calibrate::Measurement& m = result.final;
     if (i > 0) std::cout << '\n';
     std::cout << "target       " << target_text(targets[i]) << '\n';
-    std::cout << "schedule     " << describe_schedule(result.schedule) << '\n';
+    std::cout << "schedule     " << fca::describe_schedule(result.schedule) << '\n';
     if (result.schedule.enabled())
       std::cout << "keep ratios  " << calibrate::ratios_text(result.schedule.keep_ratios)
                 << "  (--keep-ratios)\n";

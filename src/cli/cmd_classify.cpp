@@ -30,6 +30,7 @@
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
 #include "fcabert/engine.h"
+#include "fcabert/fca.h"
 #include "fcabert/error.h"
 
 namespace fcabert::cli {
@@ -63,7 +64,7 @@ void run_classify(const ClassifyOptions& options) {
   session_options.schedule = resolve_schedule(options.schedule, info);
   session_options.explain = options.explain;
   Session session(model, session_options);
-  spdlog::debug("FCA schedule: {}", describe_schedule(session.schedule()));
+  spdlog::debug("FCA schedule: {}", fca::describe_schedule(session.schedule()));
   std::unique_ptr<OutputFile> output_file;
   if (!options.output.empty()) output_file = std::make_unique<OutputFile>(options.output);
   std::ostream& out = output_file ? output_file->stream() : std::cout;

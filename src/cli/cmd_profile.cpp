@@ -34,6 +34,8 @@
 #include "fcabert/error.h"
 #include "fcabert/fca.h"
 #include "fcabert/flops.h"
+#include "fcabert/metrics.h"
+#include "fcabert/runner.h"
 
 namespace fcabert::cli {
 namespace {
@@ -164,40 +166,33 @@ struct Run {
   std::vector<PassTimes> passes;  // one per repeat
   FlopsTally tally;
   Run(std::shared_ptr<const Model> model, SessionOptions options, const ModelInfo& info)
-      : session(std::move(model), std::move(options)),
-        tally(info.bert, std::max<int64_t>(1, static_cast<int64_t>(info.head.labels.size()))) {}
+      : session(std::move(model), std::move(options)), tally(info.bert, info.head.outputs()) {}
 };
 
 // Adds one batch's exact FLOPs (from the traces) to the run's tally. Counts the sequences
 // whose per-layer token counts differ from the schedule's prediction (an engine bug).
 int64_t tally_batch(Run& run, const std::vector<Encoding>& batch,
                     const std::vector<Prediction>& predictions) {
-  const BertConfig& config = run.tally.config();
+  const int64_t layers = run.tally.config().num_layers;
   const FcaSchedule& schedule = run.session.schedule();
   int64_t mismatches = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const SequenceTrace& trace = predictions[i].trace;
     const int64_t n0 = static_cast<int64_t>(batch[i].ids.size());
-    const std::vector<fca::ReductionShape> predicted = fca::schedule_shapes(schedule, config.num_layers, n0);
-    const bool traced = static_cast<int64_t>(trace.layers.size()) == config.num_layers;
-    const std::vector<fca::ReductionShape>& shapes = traced ? trace.layers : predicted;
-    if (!traced || (trace.tokens != 0 && trace.tokens != n0)) ++mismatches;
-    run.tally.add_sequence(n0);
-    for (size_t l = 0; l < shapes.size(); ++l) {
-      if (traced &&
-          (shapes[l].rows_in != predicted[l].rows_in || shapes[l].rows_out != predicted[l].rows_out))
-        ++mismatches;
-      run.tally.add_layer(static_cast<int64_t>(l), layer_flops(config, shapes[l], schedule.pooling));
+    if (static_cast<int64_t>(trace.layers.size()) != layers || trace.tokens != n0) {
+      ++mismatches;
+      run.tally.add_sequence_analytic(schedule, n0);
+      continue;
     }
+    const std::vector<fca::ReductionShape> predicted = fca::schedule_shapes(schedule, layers, n0);
+    for (int64_t l = 0; l < layers; ++l) {
+      const fca::ReductionShape &got = trace.layers[static_cast<size_t>(l)],
+                                &want = predicted[static_cast<size_t>(l)];
+      if (got.rows_in != want.rows_in || got.rows_out != want.rows_out) ++mismatches;
+    }
+    tally_trace(run.tally, schedule.pooling, trace);
   }
   return mismatches;
-}
-
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t mid = values.size() / 2;
-  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
 // Medians over the repeats, stage by stage.
@@ -215,14 +210,14 @@ MedianTimes medians(const std::vector<PassTimes>& passes, int64_t num_layers) {
     embeddings.push_back(pass.embeddings_ms);
     head.push_back(pass.head_ms);
   }
-  result.wall_ms = median(result.wall_ms_per_repeat);
-  result.embeddings_ms = median(embeddings);
-  result.head_ms = median(head);
+  result.wall_ms = metrics::median(result.wall_ms_per_repeat);
+  result.embeddings_ms = metrics::median(embeddings);
+  result.head_ms = metrics::median(head);
   for (int64_t l = 0; l < num_layers; ++l) {
     std::vector<double> values;
     for (const PassTimes& pass : passes)
       values.push_back(l < static_cast<int64_t>(pass.layer_ms.size()) ? pass.layer_ms[l] : 0.0);
-    result.layer_ms.push_back(median(values));
+    result.layer_ms.push_back(metrics::median(values));
   }
   return result;
 }
@@ -330,7 +325,7 @@ void print_text(const Report& report, std::ostream& out) {
       << " tokens (mean " << format("%.1f", static_cast<double>(fca.tokens()) / static_cast<double>(n))
       << ")\n";
   const FcaSchedule& schedule = report.fca.session.schedule();
-  out << "schedule  " << describe_schedule(schedule) << "  vs dense";
+  out << "schedule  " << fca::describe_schedule(schedule) << "  vs dense";
   if (!schedule.enabled() && !options.schedule.dense)
     out << "  (the model file has no FCA schedule: give one with --keep-ratios)";
   out << '\n';
@@ -415,13 +410,6 @@ void print_text(const Report& report, std::ostream& out) {
   }
 }
 
-Json schedule_json(const FcaSchedule& schedule) {
-  return {{"description", describe_schedule(schedule)},
-          {"keep_ratios", schedule.keep_ratios},
-          {"clusters", schedule.clusters},
-          {"pooling", fca::pooling_name(schedule.pooling)}};
-}
-
 Json times_json(const MedianTimes& times) {
   return {{"wall_ms", times.wall_ms},
           {"wall_ms_per_repeat", times.wall_ms_per_repeat},
@@ -473,7 +461,7 @@ Json report_json(const Report& report) {
         {"intermediate", bert.intermediate_size},
         {"heads", bert.num_heads}}},
       {"input", std::move(input)},
-      {"schedule", schedule_json(report.fca.session.schedule())},
+      {"schedule", fca::schedule_to_json(report.fca.session.schedule())},
       {"threads", options.threads},
       {"batch_size", options.batch_size},
       {"repeats", options.repeat},
@@ -532,7 +520,7 @@ void write_plot(const Report& report, const std::string& path) {
   svg::Document document;
   document.title = model_name(report.model) + ": dense vs FCA — " + format("%.2f", report.reduction_ratio()) +
                    "x fewer FLOPs, " + format("%.2f", report.speedup()) + "x faster";
-  document.subtitle = "FCA: " + describe_schedule(report.fca.session.schedule()) + "\n" +
+  document.subtitle = "FCA: " + fca::describe_schedule(report.fca.session.schedule()) + "\n" +
                       report.inputs.source + ", " + std::to_string(report.sequences()) + " sequences, " +
                       std::to_string(report.fca.tally.tokens()) + " tokens; " +
                       std::to_string(report.options.threads) + " threads, batch " +
@@ -578,12 +566,8 @@ void run_profile(const ProfileOptions& options) {
 
   const Inputs inputs =
       reader ? read_file_inputs(*reader, options, *model) : synthetic_inputs(options, *model);
-  std::vector<std::vector<Encoding>> batches;
-  for (size_t i = 0; i < inputs.encodings.size(); i += static_cast<size_t>(options.batch_size)) {
-    const size_t end = std::min(inputs.encodings.size(), i + static_cast<size_t>(options.batch_size));
-    batches.emplace_back(inputs.encodings.begin() + static_cast<std::ptrdiff_t>(i),
-                         inputs.encodings.begin() + static_cast<std::ptrdiff_t>(end));
-  }
+  const std::vector<std::vector<Encoding>> batches =
+      batches_of(inputs.encodings, plan_batches(inputs.encodings, options.batch_size, BatchOrder::kInput));
 
   SessionOptions fca_options;
   fca_options.schedule = resolved;
@@ -594,7 +578,7 @@ void run_profile(const ProfileOptions& options) {
   Run fca(model, fca_options, info);
   Run dense(model, dense_options, info);
   spdlog::debug("profile: {} vs dense, {} sequences in {} batches, {} repeats",
-                describe_schedule(fca.session.schedule()), inputs.encodings.size(), batches.size(),
+                fca::describe_schedule(fca.session.schedule()), inputs.encodings.size(), batches.size(),
                 options.repeat);
 
   // One untimed batch on each Session first: the first run sizes the scratch buffers.

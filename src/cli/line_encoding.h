@@ -12,7 +12,4 @@ namespace fcabert::cli {
 
 Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len);
 
-// --max-len as given (0 = the model's default), checked against the model's limits.
-int64_t resolve_max_len(int64_t requested, const ModelInfo& info);
-
 }  // namespace fcabert::cli

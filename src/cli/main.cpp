@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "fcabert/engine.h"
 #include "fcabert/error.h"
 
 namespace fcabert::cli {
@@ -61,7 +62,7 @@ void configure_logging() {
 
 int main(int argc, char** argv) {
   CLI::App app{"fcabert: BERT text classification on CPU with FCA token reduction"};
-  app.set_version_flag("--version", std::string("fcabert ") + FCABERT_VERSION);
+  app.set_version_flag("--version", std::string("fcabert ") + fcabert::version());
   app.require_subcommand(1);
   app.fallthrough();  // global flags may also follow the subcommand
   configure_logging();

@@ -40,13 +40,4 @@ std::optional<FcaSchedule> resolve_schedule(const ScheduleFlags& flags, const Mo
   return schedule;
 }
 
-std::string describe_schedule(const FcaSchedule& schedule) {
-  if (!schedule.enabled()) return "dense";
-  std::ostringstream text;
-  text << "keep ";
-  for (size_t i = 0; i < schedule.keep_ratios.size(); ++i) text << (i ? "," : "") << schedule.keep_ratios[i];
-  text << " C=" << schedule.clusters << ' ' << fca::pooling_name(schedule.pooling);
-  return text.str();
-}
-
 }  // namespace fcabert::cli

@@ -24,7 +24,4 @@ void add_schedule_flags(CLI::App* command, ScheduleFlags& flags);
 // throws fcabert::Error naming the flag that is wrong.
 std::optional<FcaSchedule> resolve_schedule(const ScheduleFlags& flags, const ModelInfo& info);
 
-// "dense" or "keep 1,0.9,... C=4 weighted", for logs and reports.
-std::string describe_schedule(const FcaSchedule& schedule);
-
 }  // namespace fcabert::cli

@@ -46,6 +46,18 @@ int64_t ConfusionMatrix::correct() const {
   return sum;
 }
 
+size_t argmax(const std::vector<float>& values) {
+  if (values.empty()) throw Error("argmax of no values");
+  return static_cast<size_t>(std::max_element(values.begin(), values.end()) - values.begin());
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
 double accuracy(const ConfusionMatrix& matrix) {
   require_examples(matrix.total());
   return static_cast<double>(matrix.correct()) / static_cast<double>(matrix.total());

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -119,6 +121,36 @@ std::vector<ReductionShape> schedule_shapes(const FcaSchedule& schedule, int64_t
     n = shapes.back().rows_out;
   }
   return shapes;
+}
+
+std::string describe_schedule(const FcaSchedule& schedule) {
+  if (!schedule.enabled()) return "dense";
+  std::ostringstream text;
+  text << "keep ";
+  for (size_t i = 0; i < schedule.keep_ratios.size(); ++i) text << (i ? "," : "") << schedule.keep_ratios[i];
+  text << " C=" << schedule.clusters << ' ' << pooling_name(schedule.pooling);
+  return text.str();
+}
+
+nlohmann::ordered_json schedule_to_json(const FcaSchedule& schedule) {
+  nlohmann::ordered_json out;
+  out["description"] = describe_schedule(schedule);
+  out["keep_ratios"] = schedule.keep_ratios;
+  out["clusters"] = schedule.clusters;
+  out["pooling"] = pooling_name(schedule.pooling);
+  return out;
+}
+
+FcaSchedule schedule_from_json(const nlohmann::ordered_json& json) {
+  try {
+    FcaSchedule schedule;
+    schedule.keep_ratios = json.at("keep_ratios").get<std::vector<double>>();
+    schedule.clusters = json.at("clusters").get<int64_t>();
+    schedule.pooling = parse_pooling(json.at("pooling").get<std::string>());
+    return schedule;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("malformed schedule (" + std::string(e.what()) + ")");
+  }
 }
 
 }  // namespace fcabert::fca

@@ -14,6 +14,8 @@
 
 namespace fcabert {
 
+const char* version() { return FCABERT_VERSION; }
+
 std::string backend_version() {
   const dnnl_version_t* v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +

@@ -489,4 +489,13 @@ const std::string& Tokenizer::id_to_token(int32_t id) const {
   return config_.vocab[static_cast<size_t>(id)];
 }
 
+int64_t resolve_max_len(int64_t requested, const ModelInfo& info) {
+  const int64_t max_len = requested > 0 ? requested : info.tokenizer.max_len;
+  const int64_t minimum = info.head.pair_input ? 3 : 2;  // [CLS] a [SEP] (b [SEP])
+  if (max_len < minimum || max_len > info.bert.max_position_embeddings)
+    throw Error("--max-len " + std::to_string(max_len) + " is out of range for this model; use " +
+                std::to_string(minimum) + ".." + std::to_string(info.bert.max_position_embeddings));
+  return max_len;
+}
+
 }  // namespace fcabert
