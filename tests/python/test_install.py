@@ -3,6 +3,7 @@ directory, after the prefix is moved), and a project of one's own builds against
 CMake package and classifies through the public C++ API (examples/classify_sentence)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -79,3 +80,27 @@ def test_consumer_project_builds_against_the_installed_package(installed, fcaber
                            stdin="\n".join(SENTENCES) + "\n").stdout
     assert got == expected
     assert len(got.splitlines()) == len(SENTENCES)
+
+
+def test_evaluation_example_reports_what_fcabert_eval_reports(installed, fcabert_bin, repo, tmp_path):
+    """examples/evaluate_glue evaluates SST-2 dev through the installed library; its accuracy and
+    FLOPs are those of `fcabert eval` on the same model and data."""
+    sst2 = repo.parent / "shared" / "data" / "glue" / "SST-2"
+    assert (sst2 / "dev.tsv").is_file(), f"{sst2}/dev.tsv is missing"
+    build = tmp_path / "build"
+    run("cmake", "-S", repo / "examples" / "evaluate_glue", "-B", build,
+        f"-DCMAKE_PREFIX_PATH={installed}", "-DCMAKE_BUILD_TYPE=Release")
+    run("cmake", "--build", build, "-j2")
+    model = installed / "share" / "fcabert" / "models" / "sst2-minilm-l6-fca.fcab"
+    got = run(build / "evaluate_glue", model, sst2).stdout.splitlines()
+
+    report_file = tmp_path / "report.json"
+    run_fcabert(fcabert_bin, "eval", "--quiet", "--model", str(model), "--data", str(sst2), "--json", str(report_file))
+    fca = json.loads(report_file.read_text())["splits"][0]["fca"]
+    assert got == [
+        f"sst2 dev: {fca['examples']} examples",
+        f"  {'accuracy':<12} {100 * fca['metrics']['accuracy']:.2f}",
+        f"  {'GFLOPs':<12} {fca['flops']['total'] / 1e9:.3f}",
+        f"  {'dense GFLOPs':<12} {fca['flops']['dense_total'] / 1e9:.3f}",
+    ]
+    assert fca["examples"] == 872 and fca["flops"]["total"] < fca["flops"]["dense_total"]
