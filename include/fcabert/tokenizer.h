@@ -48,8 +48,8 @@ class Tokenizer {
 };
 
 // The truncation length for a model: `requested` when > 0, else the model's default
-// (TokenizerConfig::max_len). Throws fcabert::Error, naming --max-len, when it is below what
-// [CLS] text [SEP] (pairs: [CLS] a [SEP] b [SEP]) needs or above max_position_embeddings.
+// (TokenizerConfig::max_len, at most max_position_embeddings). Throws fcabert::Error, naming --max-len, when
+// it is below what [CLS] text [SEP] (pairs: [CLS] a [SEP] b [SEP]) needs or above max_position_embeddings.
 int64_t resolve_max_len(int64_t requested, const ModelInfo& info);
 
 }  // namespace fcabert

@@ -121,11 +121,7 @@ Data load_data(const Model& model, const std::string& data, const DataOptions& o
   out.available = static_cast<int64_t>(texts.size());
   if (texts.empty()) throw Error(out.source + ": no examples to calibrate on (the file is empty)");
 
-  const int64_t limit_len = info.bert.max_position_embeddings;
-  const int64_t max_len = options.max_len > 0 ? options.max_len : std::min(info.tokenizer.max_len, limit_len);
-  if (max_len < (pair ? 3 : 2) || max_len > limit_len)
-    throw Error("--max-len " + std::to_string(max_len) + " is out of range for this model (" +
-                std::to_string(pair ? 3 : 2) + ".." + std::to_string(limit_len) + ")");
+  const int64_t max_len = resolve_max_len(options.max_len, info);
   if (options.min_tokens < 0) throw Error("--min-tokens must be >= 0");
   std::vector<Encoding> all;
   all.reserve(texts.size());

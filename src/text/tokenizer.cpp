@@ -490,7 +490,9 @@ const std::string& Tokenizer::id_to_token(int32_t id) const {
 }
 
 int64_t resolve_max_len(int64_t requested, const ModelInfo& info) {
-  const int64_t max_len = requested > 0 ? requested : info.tokenizer.max_len;
+  // The default never exceeds the position table (a tokenizer may allow longer texts).
+  const int64_t max_len =
+      requested > 0 ? requested : std::min(info.tokenizer.max_len, info.bert.max_position_embeddings);
   const int64_t minimum = info.head.pair_input ? 3 : 2;  // [CLS] a [SEP] (b [SEP])
   if (max_len < minimum || max_len > info.bert.max_position_embeddings)
     throw Error("--max-len " + std::to_string(max_len) + " is out of range for this model; use " +
