@@ -1,24 +1,23 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets into fuzz/corpus/<target>/ (committed; re-run
 only to regenerate them). Every seed is small: tiny valid model files (a few KB, made with
-tools/fcabert_model.py), lines of the tokenizer edge cases, heads of the GLUE fixtures, and
+tools/tiny_model.py), lines of the tokenizer edge cases, heads of the GLUE fixtures, and
 schedules in the --keep-ratios/--clusters/--pooling form the schedule target reads.
 
     .venv/bin/python fuzz/make_corpus.py
+
+(scripts/fuzz.sh does not run it: the fuzzers start from the committed corpora.)
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-from fcabert_model import expected_tensors, write_model_file  # noqa: E402
+from tools.tiny_model import tiny_metadata, write_tiny_model
 
+REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "fuzz" / "corpus"
 
 
@@ -28,38 +27,21 @@ def put(target: str, data: bytes) -> None:
     (folder / hashlib.sha1(data).hexdigest()[:16]).write_bytes(data)
 
 
-def tiny_metadata(layers: int, labels: list[str], pair: bool, regression: bool, ratios: list[float]) -> dict:
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "good", "bad", "##s"]
-    return {
-        "config": {"vocab_size": len(vocab), "hidden_size": 4, "num_layers": layers, "num_heads": 2,
-                   "intermediate_size": 4, "max_position_embeddings": 8, "type_vocab_size": 2,
-                   "layer_norm_eps": 1e-12, "hidden_act": "gelu"},
-        "tokenizer": {"lowercase": True, "strip_accents": None, "tokenize_chinese_chars": True, "max_len": 8,
-                      "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-                      "vocab": vocab},
-        "head": {"kind": "regression" if regression else "classification", "labels": labels,
-                 "pair_input": pair, "task": ""},
-        "fca": {"keep_ratios": ratios, "clusters": 1, "pooling": "mean"},
-        "provenance": {"source": "fuzz/make_corpus.py"},
-    }
-
-
 def model_seeds(tmp: Path) -> None:
-    variants = [
+    variants = [  # layers, labels, pair, regression, keep ratios, storage of the 2-D matrices
         (1, ["neg", "pos"], False, False, [], "F32"),
         (1, ["neg", "pos"], False, False, [0.5], "BF16"),
         (2, ["a", "b", "c"], True, False, [1.0, 0.5], "F32"),
         (1, ["score"], True, True, [], "BF16"),
     ]
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7)  # one generator for all variants: each file's weights differ
     for i, (layers, labels, pair, regression, ratios, matrix_dtype) in enumerate(variants):
-        metadata = tiny_metadata(layers, labels, pair, regression, ratios)
-        tensors = []
-        for name, shape in expected_tensors(metadata["config"], len(labels)):
-            dtype = matrix_dtype if len(shape) == 2 else "F32"
-            tensors.append((name, rng.standard_normal(shape).astype(np.float32), dtype))
-        path = tmp / f"seed{i}.fcab"
-        write_model_file(path, metadata, tensors)
+        metadata = tiny_metadata(["the", "a", "good", "bad", "##s"], layers=layers, hidden_size=4, num_heads=2,
+                                 intermediate_size=4, max_len=8, labels=labels, pair=pair, regression=regression,
+                                 keep_ratios=ratios, clusters=1, pooling="mean",
+                                 provenance={"source": "fuzz/make_corpus.py"})
+        path = write_tiny_model(tmp / f"seed{i}.fcab", metadata, lambda name, shape: rng.standard_normal(shape),
+                                matrix_dtype)
         put("model_file", path.read_bytes())
     # Headers alone: the reader must refuse each cleanly.
     for text in (b'{}', b'{"__metadata__":{"format":"pt"}}', b'{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'):

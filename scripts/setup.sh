@@ -73,6 +73,10 @@ create_python_env() {
   fi
   log "pip install -r requirements.txt"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  # The tools as the package `tools` (pyproject.toml), editable: the tools, the tests and
+  # fuzz/make_corpus.py import it as tools.<module>; edits in tools/ need no reinstall.
+  log "pip install -e . (the tools package)"
+  .venv/bin/pip install -q --disable-pip-version-check -e .
 }
 
 build() {

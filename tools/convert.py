@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -27,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fcabert_model  # noqa: E402
-from fcabert_model import expected_tensors, write_model_file  # noqa: E402
+from tools.fca_schedule import ScheduleError, parse_keep_ratios, validate_keep_ratios, validate_schedule
+from tools.fcabert_model import ModelFileError, expected_tensors, write_model_file
 
 CONVERTER = "tools/convert.py"
 CONVERTER_VERSION = "1.0"
@@ -95,18 +93,15 @@ def parse_labels(text):
 
 
 def parse_schedule(text):
+    """--schedule as keep ratios ([] = dense), checked as far as they can be without the
+    model (their count is checked in fca_settings)."""
     if text is None:
         return []
     try:
-        ratios = [float(r) for r in text.split(",")]
-    except ValueError:
-        raise ConvertError(f"--schedule {text!r}: expected comma-separated numbers like 1,0.8,0.6") from None
-    for i, r in enumerate(ratios):
-        if not (math.isfinite(r) and 0 < r <= 1):
-            raise ConvertError(f"--schedule: keep ratio {r:g} of layer {i} is not in (0, 1]")
-        if i and r > ratios[i - 1]:
-            raise ConvertError(f"--schedule: keep ratios must be non-increasing, but layer {i} ({r:g}) keeps more "
-                               f"than layer {i - 1} ({ratios[i - 1]:g})")
+        ratios = parse_keep_ratios(text)
+        validate_keep_ratios(ratios)
+    except ScheduleError as e:
+        raise ConvertError(f"--schedule {text!r}: {e}") from None
     return ratios
 
 
@@ -314,11 +309,7 @@ def head_settings(args, src: Source, weights: dict, task: str) -> dict:
 
 def fca_settings(args, config: dict) -> dict:
     ratios = parse_schedule(args.schedule)
-    if ratios and len(ratios) != config["num_layers"]:
-        raise ConvertError(f"--schedule has {len(ratios)} keep ratio(s) but the model has {config['num_layers']} "
-                           "layers; give one per layer")
-    if args.clusters < 0:
-        raise ConvertError(f"--clusters must be >= 0, got {args.clusters}")
+    validate_schedule(ratios or None, config["num_layers"], args.clusters, args.pooling)
     return {"keep_ratios": ratios, "clusters": args.clusters, "pooling": args.pooling}
 
 
@@ -463,7 +454,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         size, metadata = convert(args)
-    except (ConvertError, fcabert_model.ModelFileError, OSError) as e:
+    except (ConvertError, ScheduleError, ModelFileError, OSError) as e:
         print(f"convert.py: error: {e}", file=sys.stderr)
         return 1
     head, fca = metadata["head"], metadata["fca"]

@@ -70,17 +70,15 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from tools.fca_schedule import POOLINGS, ScheduleError, parse_keep_ratios, validate_schedule
+from tools.fcabert_model import parse_metadata, read_header
+from tools.reference_logits import load_reference
+
 PROG = "fca_reference.py"
-POOLINGS = ("weighted", "mean")
-TOOLS = Path(__file__).resolve().parent
-
-
-class ScheduleError(ValueError):
-    """An invalid FCA schedule (keep ratios, clusters or pooling)."""
 
 
 # ---------------------------------------------------------------------------------------
-# The schedule
+# The schedule (parsed and validated by tools/fca_schedule.py)
 # ---------------------------------------------------------------------------------------
 
 def keep_count(ratio: float, n0: int) -> int:
@@ -92,43 +90,6 @@ def layer_reduces(n: int, k: int, clusters: int) -> bool:
     """docs/FCA.md step 3: with m = n - k, reduce iff m > C (C > 0) or m > 0 (C = 0)."""
     m = n - k
     return m > clusters if clusters > 0 else m > 0
-
-
-def validate_schedule(keep_ratios: Sequence[float] | None, num_layers: int, clusters: int,
-                      pooling: str) -> None:
-    """Raise ScheduleError with a clear message for an invalid schedule. None = dense."""
-    if isinstance(clusters, bool) or not isinstance(clusters, int):
-        raise ScheduleError(f"clusters must be an integer >= 0, got {clusters!r}")
-    if clusters < 0:
-        raise ScheduleError(f"clusters must be >= 0, got {clusters}")
-    if pooling not in POOLINGS:
-        raise ScheduleError(f"pooling is {pooling!r}; expected 'weighted' or 'mean'")
-    if keep_ratios is None:
-        return
-    ratios = list(keep_ratios)
-    if len(ratios) != num_layers:
-        raise ScheduleError(f"the schedule has {len(ratios)} keep ratios; the model has {num_layers} layers "
-                            f"(one ratio per layer)")
-    for i, r in enumerate(ratios):
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r):
-            raise ScheduleError(f"keep ratio of layer {i} is {r!r}, not a finite number")
-        if not 0.0 < r <= 1.0:
-            raise ScheduleError(f"keep ratio {r} of layer {i} is not in (0, 1]")
-        if i > 0 and r > ratios[i - 1]:
-            raise ScheduleError(f"keep ratios must be non-increasing, but layer {i} ({r}) keeps more than "
-                                f"layer {i - 1} ({ratios[i - 1]})")
-
-
-def parse_keep_ratios(text: str) -> list[float]:
-    """'1,0.9,0.8' -> [1.0, 0.9, 0.8] (ScheduleError on a non-number)."""
-    ratios = []
-    for item in text.split(","):
-        item = item.strip()
-        try:
-            ratios.append(float(item))
-        except ValueError:
-            raise ScheduleError(f"keep ratio {item!r} is not a number (expected e.g. 1,0.9,0.8)") from None
-    return ratios
 
 
 # ---------------------------------------------------------------------------------------
@@ -434,14 +395,6 @@ def _load_huggingface(path: Path):
 
 
 def _load_fcabert(path: Path):
-    if str(TOOLS) not in sys.path:
-        sys.path.insert(0, str(TOOLS))
-    try:
-        from fcabert_model import parse_metadata, read_header
-        from reference_logits import load_reference
-    except ImportError as error:
-        raise RuntimeError(f"cannot read fcabert model file {path}: tools/fcabert_model.py is not available "
-                           f"({error}); pass a Hugging Face checkpoint directory instead") from None
     model, tokenizer, meta = load_reference(str(path))
     metadata = parse_metadata(str(path), read_header(str(path))[0])  # the header only: the FCA schedule
     fca = _as_dict(metadata.get("fca")) or {}

@@ -31,13 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-TOOLS = Path(__file__).resolve().parent
-REPO = TOOLS.parent
-sys.path.insert(0, str(TOOLS))
+from tools import fca_reference
+from tools.make_parity_data import build_minilm_models
 
-import fca_reference  # noqa: E402
-from make_parity_data import build_minilm_models  # noqa: E402
-
+REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO / "tests" / "data" / "parity"
 SCHEDULES = PARITY / "fca_schedules.json"
 INPUTS = {"single": "single.txt", "pairs": "pairs.tsv"}

@@ -22,10 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools.glue_data import read_glue_tsv
+
 TOOLS = Path(__file__).resolve().parent
 REPO = TOOLS.parent
-sys.path.insert(0, str(TOOLS))
-from glue_data import read_glue_tsv  # noqa: E402
 
 
 def every_kth(rows, count):

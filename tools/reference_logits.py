@@ -17,8 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fcabert_model import read_model_file  # noqa: E402
+from tools.fcabert_model import read_model_file
 
 
 def _as_dict(value):

@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from glue_data import TASKS, read_glue_tsv  # noqa: E402
+from tools.glue_data import TASKS, read_glue_tsv
 
 
 def default_base_model() -> str:

@@ -55,11 +55,10 @@ import sys
 import time
 from pathlib import Path
 
-TOOLS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TOOLS))
-import fca_reference as fr  # noqa: E402
-import train_classifier as tc  # noqa: E402
-from glue_data import TASKS, read_glue_tsv  # noqa: E402
+from tools import convert
+from tools import fca_reference as fr
+from tools import train_classifier as tc
+from tools.glue_data import TASKS, read_glue_tsv
 
 PROG = "train_fca.py"
 STATE_FILE = "train_state.pt"
@@ -636,7 +635,6 @@ def update_manifest(path: str, entry: dict):
 
 def cmd_export(args, command: str | None = None) -> dict:
     """Step 4: tools/convert.py on the retrained checkpoint, with its schedule, C and pooling."""
-    import convert
     src = Path(args.source)
     record = json.loads((src / RETRAIN_RESULT).read_text()) if (src / RETRAIN_RESULT).is_file() else {}
     if args.schedule:

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from conftest import run_fcabert
-from fcabert_model import read_model_file, write_model_file
+from tools.fcabert_model import read_model_file, write_model_file
 
 
 @pytest.fixture(scope="module")

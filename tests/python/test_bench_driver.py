@@ -8,19 +8,14 @@ check ran, and the markdown table was written with every engine and the target r
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / "tools" / "bench"))
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, fcabert_bin):
     pytest.importorskip("onnxruntime")
-    import run_bench
+    from tools.bench import run_bench
     work = tmp_path_factory.mktemp("bench")
     model = run_bench.write_random_bert_base(work / "tiny.fcab", run_bench.DEFAULT_MODEL, layers=2, hidden=32,
                                              heads=2, intermediate=64)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO
-from test_logit_parity import PARITY, DEFAULT_MODEL, classify_logits, read_jsonl
-from conftest import run_fcabert
+from conftest import DEFAULT_MODEL, PARITY, argmax, classify_logits, classify_with_precision, read_jsonl, run_fcabert
 
 BF16_TOLERANCE = 0.05
 MAX_ACCURACY_DROP = 0.3  # points
@@ -30,19 +28,8 @@ def max_logit_diff(engine_rows, reference_rows):
     return worst
 
 
-def classify_with_precision(binary, model, input_path, batch_size, precision):
-    """`fcabert classify --format jsonl` rows with --precision (also used by test_int8_parity)."""
-    out = run_fcabert(binary, "classify", "--precision", precision, "--model", str(model), "--format", "jsonl",
-                      "--quiet", "--batch-size", str(batch_size), str(input_path))
-    return read_jsonl(out.stdout)
-
-
 def classify_bf16(binary, model, input_path, batch_size):
     return classify_with_precision(binary, model, input_path, batch_size, "bf16")
-
-
-def argmax(logits):
-    return max(range(len(logits)), key=logits.__getitem__)
 
 
 @pytest.mark.parametrize("batch_size", [1, 32])

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import run_fcabert
-from fcabert_model import read_model_file
+from tools.fcabert_model import read_model_file
 from tiny_glue_model import tiny_model, tiny_sst2
 
 

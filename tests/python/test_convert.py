@@ -15,13 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO / "tools"
-sys.path.insert(0, str(TOOLS))
+from conftest import REPO
+from tools import convert, fcabert_model
+from tools.fcabert_model import expected_tensors, read_model_file
 
-import convert  # noqa: E402
-import fcabert_model  # noqa: E402
-from fcabert_model import expected_tensors, read_model_file  # noqa: E402
+TOOLS = REPO / "tools"
 
 MINILM_LAYERS = 6
 MINILM_TENSORS = 5 + 16 * MINILM_LAYERS + 2 + 2
@@ -234,7 +232,7 @@ def test_regression_flag(tiny_checkpoints, tmp_path, capsys):
 
 @pytest.mark.parametrize("schedule, phrase", [
     ("1,0.5,0.8,0.5,0.5,0.5", "must be non-increasing"),
-    ("1,0.9,0.8", "has 3 keep ratio(s) but the model has 2 layers"),
+    ("1,0.9,0.8", "the schedule has 3 keep ratios; the model has 2 layers"),
     ("0,0", "keep ratio 0 of layer 0 is not in (0, 1]"),
     ("1.5,1", "keep ratio 1.5 of layer 0 is not in (0, 1]"),
     ("1,half", "expected comma-separated numbers"),

@@ -41,8 +41,7 @@ def sst2_dense(fcabert_bin, tmp_path_factory):
 @pytest.fixture(scope="module")
 def task_models(tmp_path_factory):
     """MiniLM with seeded random heads for a regression (STS-B) and a 3-class pair task (MNLI)."""
-    sys.path.insert(0, str(REPO / "tools"))
-    from make_parity_data import minilm_source
+    from tools.make_parity_data import minilm_source
     source = minilm_source()
     out = tmp_path_factory.mktemp("models")
     convert = [sys.executable, str(REPO / "tools" / "convert.py"), source, "--force", "--pair"]

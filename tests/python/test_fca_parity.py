@@ -21,21 +21,15 @@ import math
 
 import pytest
 
-from conftest import REPO, run_fcabert
+from conftest import PARITY, read_jsonl, run_fcabert
+from tools import fca_reference
 
-import fca_reference
-
-PARITY = REPO / "tests" / "data" / "parity"
 SCHEDULES = json.loads((PARITY / "fca_schedules.json").read_text(encoding="utf-8"))["schedules"]
 INPUTS = {"single": "single.txt", "pairs": "pairs.tsv"}
 LOGIT_TOLERANCE = 1e-4
 NEAR_TIE = 1e-6
 # all-MiniLM-L6-v2 (the FLOPs of fca_reference.fca_flops depend only on these).
 MINILM = {"hidden_size": 384, "intermediate_size": 1536, "num_attention_heads": 12}
-
-
-def read_jsonl(text: str):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def schedule_flags(schedule: dict):

@@ -18,8 +18,7 @@ import pytest
 import torch
 
 from conftest import REPO
-
-import fca_reference as fr
+from tools import fca_reference as fr
 
 torch.set_num_threads(1)
 
@@ -515,7 +514,7 @@ def test_cli_unreadable_model_file(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def tiny_model_file(tiny, tiny_checkpoint, tmp_path_factory):
     """The tiny model as an fcabert model file with a schedule (tools/fcabert_model.py)."""
-    from fcabert_model import write_model_file
+    from tools.fcabert_model import write_model_file
 
     c = tiny.config
     vocab = (tiny_checkpoint / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]

@@ -18,8 +18,7 @@ import statistics
 
 import pytest
 
-from test_bf16_parity import argmax, classify_with_precision
-from test_logit_parity import PARITY, DEFAULT_MODEL, classify_logits, read_jsonl
+from conftest import DEFAULT_MODEL, PARITY, argmax, classify_logits, classify_with_precision, read_jsonl
 
 MEDIAN_TOLERANCE = 0.06
 MAX_TOLERANCE = 0.6

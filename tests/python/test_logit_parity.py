@@ -6,26 +6,11 @@ stored weights (tools/make_parity_data.py regenerates them). Every example must 
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from conftest import REPO, run_fcabert
+from conftest import DEFAULT_MODEL, PARITY, classify_logits, read_jsonl
 
-PARITY = REPO / "tests" / "data" / "parity"
-DEFAULT_MODEL = REPO / "models" / "sst2-minilm-l6.fcab"
 TOLERANCE = 1e-4
-
-
-def read_jsonl(text: str):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def classify_logits(binary, model, input_path, batch_size):
-    out = run_fcabert(binary, "classify", "--model", str(model), "--format", "jsonl", "--quiet",
-                      "--batch-size", str(batch_size), str(input_path))
-    return read_jsonl(out.stdout)
 
 
 def assert_logits_match(engine_rows, reference_rows, label):

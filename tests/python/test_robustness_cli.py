@@ -18,32 +18,22 @@ import numpy as np
 import pytest
 
 from conftest import run_fcabert
-from fcabert_model import expected_tensors, write_model_file
+from tools.tiny_model import tiny_metadata, write_tiny_model
 
 WORDS = ["the", "a", "movie", "film", "good", "bad", "great", "awful", "plot", "acting", "is", "was", "not",
          "very", "fun", "dull", ",", ".", "!"]
 
 
 def make_tiny_model(path: Path, pair: bool = False, layers: int = 1, ratios: list | None = None) -> Path:
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    vocab += [c for c in "bcdefghijklmnopqrstuvwxyz0123456789" if c not in vocab]
-    vocab += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
-    metadata = {
-        "config": {"vocab_size": len(vocab), "hidden_size": 8, "num_layers": layers, "num_heads": 2,
-                   "intermediate_size": 16, "max_position_embeddings": 64, "type_vocab_size": 2,
-                   "layer_norm_eps": 1e-12, "hidden_act": "gelu"},
-        "tokenizer": {"lowercase": True, "strip_accents": None, "tokenize_chinese_chars": True, "max_len": 64,
-                      "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-                      "vocab": vocab},
-        "head": {"kind": "classification", "labels": ["negative", "positive"], "pair_input": pair, "task": ""},
-        "fca": {"keep_ratios": ratios or [], "clusters": 1, "pooling": "weighted"},
-        "provenance": {"source": "tests/python/test_robustness_cli.py"},
-    }
+    # Single letters and digits and their ## continuations: any word of letters and digits
+    # tokenizes without [UNK].
+    words = WORDS + [c for c in "bcdefghijklmnopqrstuvwxyz0123456789" if c not in WORDS]
+    words += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    metadata = tiny_metadata(words, layers=layers, hidden_size=8, num_heads=2, intermediate_size=16, max_len=64,
+                             pair=pair, keep_ratios=ratios or [], clusters=1, pooling="weighted",
+                             provenance={"source": "tests/python/test_robustness_cli.py"})
     rng = np.random.default_rng(3)
-    tensors = [(name, rng.normal(0.0, 0.5, shape).astype(np.float32), "F32")
-               for name, shape in expected_tensors(metadata["config"], 2)]
-    write_model_file(path, metadata, tensors)
-    return path
+    return write_tiny_model(path, metadata, lambda name, shape: rng.normal(0.0, 0.5, shape))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_fcabert
-from fcabert_model import read_model_file
+from tools.fcabert_model import read_model_file
 from tiny_glue_model import tiny_model, tiny_sst2
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 
 import pytest
 import torch
 
-from conftest import run_fcabert
-
-import fca_reference as fr
-import train_fca as tf
-from fcabert_model import parse_metadata, read_header
+from conftest import REPO, run_fcabert
+from tools import fca_reference as fr
+from tools import train_fca as tf
+from tools.fcabert_model import parse_metadata, read_header
 
 torch.set_num_threads(1)
 
@@ -308,7 +308,7 @@ def test_resume_refuses_a_checkpoint_with_other_options(tiny, tmp_path, capsys):
 # usage errors
 
 def test_help_has_examples():
-    result = subprocess.run([tf.sys.executable, str(tf.TOOLS / "train_fca.py"), "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "train_fca.py"), "--help"], capture_output=True,
                             text=True)
     assert result.returncode == 0 and "Examples" in result.stdout and "pipeline" in result.stdout
 

@@ -1,6 +1,6 @@
 """A tiny random 6-layer BERT model file with a small word vocabulary, and tiny SST-2-style
 GLUE folders built from that vocabulary: fast inputs for the calibrate and trade-off tests
-(a real fcabert model file, written with tools/fcabert_model.py)."""
+(a real fcabert model file, written with tools/tiny_model.py)."""
 from __future__ import annotations
 
 import random
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcabert_model import expected_tensors, write_model_file
+from tools.tiny_model import tiny_metadata, write_tiny_model
 
 WORDS = ("the a movie film good bad great awful plot actors story boring funny sad long short "
          "best worst very not quite really music scenes ending script director fun dull smart").split()
@@ -16,33 +16,22 @@ WORDS = ("the a movie film good bad great awful plot actors story boring funny s
 
 def tiny_model(path: Path, *, seed: int = 7, layers: int = 6, schedule=None, clusters: int = 2,
                pooling: str = "weighted", task: str = "sst2") -> Path:
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    config = {"vocab_size": len(vocab), "hidden_size": 32, "num_layers": layers, "num_heads": 4,
-              "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2,
-              "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
-    metadata = {
-        "config": config,
-        "tokenizer": {"lowercase": True, "strip_accents": None, "tokenize_chinese_chars": True, "max_len": 64,
-                      "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-                      "vocab": vocab},
-        "head": {"kind": "classification", "labels": ["negative", "positive"], "pair_input": False, "task": task},
-        "fca": {"keep_ratios": list(schedule or []), "clusters": clusters, "pooling": pooling},
-        "provenance": {"source": "tests/python/tiny_glue_model.py", "seed": seed},
-    }
+    metadata = tiny_metadata(WORDS, layers=layers, hidden_size=32, num_heads=4, intermediate_size=64, max_len=64,
+                             task=task, keep_ratios=schedule or [], clusters=clusters, pooling=pooling,
+                             provenance={"source": "tests/python/tiny_glue_model.py", "seed": seed})
     rng = np.random.default_rng(seed)
-    tensors = []
-    for name, shape in expected_tensors(config, 2):
+
+    def weights(name, shape):
         if name.endswith("LayerNorm.weight"):
-            values = 1.0 + rng.uniform(-0.2, 0.2, shape)
-        elif name.endswith("bias") or "LayerNorm" in name:
-            values = rng.uniform(-0.1, 0.1, shape)
-        elif "embeddings" in name:
-            values = rng.uniform(-1.0, 1.0, shape)
-        else:  # [out, in] linear weights, scaled so activations stay O(1)
-            values = rng.uniform(-1.7, 1.7, shape) / np.sqrt(shape[-1])
-        tensors.append((name, values.astype(np.float32), "F32"))
-    write_model_file(path, metadata, tensors)
-    return path
+            return 1.0 + rng.uniform(-0.2, 0.2, shape)
+        if name.endswith("bias") or "LayerNorm" in name:
+            return rng.uniform(-0.1, 0.1, shape)
+        if "embeddings" in name:
+            return rng.uniform(-1.0, 1.0, shape)
+        # [out, in] linear weights, scaled so activations stay O(1)
+        return rng.uniform(-1.7, 1.7, shape) / np.sqrt(shape[-1])
+
+    return write_tiny_model(path, metadata, weights)
 
 
 def tiny_sst2(root: Path, *, train: int = 60, dev: int = 30, seed: int = 3) -> Path:

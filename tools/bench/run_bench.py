@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools"))
 
 DEFAULT_MODEL = REPO / "models" / "sst2-minilm-l6.fcab"
 GLUE = REPO.parent / "shared" / "data" / "glue"
@@ -99,7 +98,7 @@ def write_random_bert_base(path: Path, template: Path, layers=12, hidden=768, he
                            seed=0) -> Path:
     """A BERT-base geometry model with random weights (speed only), the template's tokenizer
     and head. Written once; reused when it exists."""
-    from fcabert_model import expected_tensors, read_model_file, write_model_file
+    from tools.fcabert_model import expected_tensors, read_model_file, write_model_file
     if path.exists():
         return path
     metadata, _ = read_model_file(str(template))
@@ -467,7 +466,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
 
     import torch
-    from reference_logits import load_reference
+    from tools.reference_logits import load_reference
     torch.set_num_threads(args.threads)
 
     load_start = os.getloadavg()[0]
