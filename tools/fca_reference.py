@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference implementation of FCA token reduction (docs/FCA.md, DESIGN §1–2).
+"""PyTorch reference implementation of FCA token reduction (docs/FCA.md; FLOPs as in docs/PROFILE.md).
 
 Runs a Hugging Face BertForSequenceClassification one unpadded sequence at a time, with
 every encoder layer computed here from the HF module's weights (so the attention
@@ -38,7 +38,7 @@ Semantics (docs/FCA.md), for a sequence of n0 tokens entering layer l with n row
 pass-through layer (dense: every layer passes through). Identities: ints 0..n0-1 for
 original tokens, "c<l>.<g>" for the cluster of group g made at layer l (both 0-based).
 
-FLOPs convention (DESIGN §2; fca_flops()): a multiply-add is 2 FLOPs. Per sequence and
+FLOPs convention (docs/PROFILE.md; fca_flops()): a multiply-add is 2 FLOPs. Per sequence and
 layer with n rows in, n' rows out, hidden d, intermediate f, H heads, and, in a layer that
 reduces, m = n - k coarse rows pooled into c clusters:
   linear_qkvo       = 2*n*d*4d  (= 8*n*d*d)

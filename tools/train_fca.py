@@ -145,7 +145,7 @@ def schedule_from_masses(masses, min_ratio: float, digits: int = 4) -> list[floa
 
 
 # ---------------------------------------------------------------------------------------
-# FLOPs of a schedule on real lengths (the DESIGN §2 convention, fca_reference.fca_flops)
+# FLOPs of a schedule on real lengths (the FLOPs convention of docs/PROFILE.md, fca_reference.fca_flops)
 # ---------------------------------------------------------------------------------------
 
 def schedule_token_stats(n0: int, ratios, clusters: int) -> list[dict]:

@@ -1,5 +1,5 @@
 #pragma once
-// Plain descriptions of a model, as stored in the model file's metadata (DESIGN §4).
+// Plain descriptions of a model, as stored in the model file's metadata (docs/MODEL_FORMAT.md).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -49,7 +49,7 @@ struct HeadConfig {
 
 enum class Pooling { Weighted, Mean };
 
-// The FCA token-reduction schedule (DESIGN §1). Empty keep_ratios = dense model.
+// The FCA token-reduction schedule (docs/FCA.md). Empty keep_ratios = dense model.
 struct FcaSchedule {
   std::vector<double> keep_ratios;  // one per layer, in (0, 1], non-increasing
   int64_t clusters = 0;             // C; 0 = drop the remaining tokens (PoWER-BERT)

@@ -1,5 +1,5 @@
 #pragma once
-// Loading a model and running it on packed, ragged batches (no padding, DESIGN §3).
+// Loading a model and running it on packed, ragged batches (no padding, docs/ARCHITECTURE.md).
 //
 // Thread-safety contract (tested in tests/cpp/test_model_determinism.cpp and
 // test_model_end_to_end.cpp):

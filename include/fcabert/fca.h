@@ -1,5 +1,5 @@
 #pragma once
-// FCA token reduction (docs/FCA.md, DESIGN §1): the schedule, the token scores, the choice of
+// FCA token reduction (docs/FCA.md): the schedule, the token scores, the choice of
 // fine rows and coarse groups, the cluster pooling and the row identities for --explain.
 //
 // Everything here works on ONE sequence: the engine calls it on each sequence's slice of the

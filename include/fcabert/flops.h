@@ -1,5 +1,5 @@
 #pragma once
-// FLOPs accounting (DESIGN §2): one convention, stated here and in tools/fca_reference.py
+// FLOPs accounting (docs/PROFILE.md): one convention, stated here and in tools/fca_reference.py
 // (fca_flops(); the two must agree term by term).
 //
 // A multiply-add is 2 FLOPs. Counts use the real token counts (no padding). For one sequence
@@ -26,7 +26,7 @@
 //   MACs              = (linear_qkvo + ffn + attention_scores + attention_context) / 2
 //                       (matrix products only; the FCA step is reported in FLOPs only)
 //
-// Elementwise work is reported separately and never in the headline (DESIGN §2). Per layer:
+// Elementwise work is reported separately and never in the headline (docs/PROFILE.md). Per layer:
 //   attention scale 1/sqrt(d_h)  1 per score              H*n*n
 //   attention softmax            4 per probability        4*H*n*n  (subtract max, exp, sum,
 //                                                                   divide; the max is free)
@@ -48,8 +48,8 @@
 //   their elementwise: embedding LayerNorm 7*n0*d, pooler bias + tanh 2*d, classifier bias L.
 //
 // BERT-base (L12, d768, f3072, H12), one dense 128-token sequence: linear 21.74 GFLOPs,
-// attention 0.60 GFLOPs, encoder headline 22.35 GFLOPs (DESIGN §2's numbers are exactly the
-// encoder headline: linear + attention; embedding + pooler + classifier add 0.0014 GFLOPs).
+// attention 0.60 GFLOPs, encoder headline 22.35 GFLOPs (the headline is linear + attention;
+// embedding + pooler + classifier add 0.0014 GFLOPs).
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>

@@ -5,7 +5,7 @@
 // given length) is tokenized once; then every batch runs on both Sessions, interleaved
 // (which one goes first alternates), --repeat times. Times are medians over the repeats.
 // FLOPs are exact for what the engine ran: they come from the per-sequence traces (real
-// token counts, no padding; DESIGN §2, include/fcabert/flops.h). --padded-length N adds the
+// token counts, no padding; docs/PROFILE.md, include/fcabert/flops.h). --padded-length N adds the
 // papers' convention: the analytic FLOPs of one input of N tokens. docs/PROFILE.md explains
 // the report.
 #include <spdlog/spdlog.h>

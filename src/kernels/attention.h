@@ -35,7 +35,7 @@ class AttentionScratch {
   size_t slot_floats_ = 0;
 };
 
-// Extra outputs for FCA token scoring (DESIGN §1), in the layout fca::scores_from_column_sums
+// Extra outputs for FCA token scoring (docs/FCA.md), in the layout fca::scores_from_column_sums
 // takes: sequence s owns the block of num_heads * n_s doubles starting at
 // num_heads * offsets[s], laid out [head][token]. Accumulated in double as each probability
 // row is produced (one add per probability), so the full [n, n] matrices are never stored.

@@ -1,6 +1,6 @@
 #pragma once
 // The one place that talks to oneDNN: a fully connected layer y = x W^T + b over a runtime
-// number of rows, as one matmul primitive created once (DESIGN §3: creating a primitive
+// number of rows, as one matmul primitive created once (docs/ARCHITECTURE.md: creating a primitive
 // costs more than a short GEMM, and FCA changes the row count every layer).
 #include <cstddef>
 #include <cstdint>
@@ -49,7 +49,8 @@ struct QuantizedU8 {
 // x[count] quantized to u8 over its own range (widened to include 0, so that 0 is exact),
 // rounding to nearest (ties up). A NaN does not count towards the range and becomes 255 (the
 // fp32 path would propagate it; the engine's inputs are finite embeddings); an infinity
-// makes the scale infinite, so the GEMM's output turns non-finite rather than wrong. Parallel over the calling thread's OpenMP team for large counts.
+// makes the scale infinite, so the GEMM's output turns non-finite rather than wrong. Parallel over the
+// calling thread's OpenMP team for large counts.
 QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out);
 
 // How many Linear::forward calls are inside oneDNN right now (creating the memory handles or

@@ -156,7 +156,7 @@ void BertClassifier::forward(Workspace& ws, const ForwardOptions& options) const
     if (reduces) extras = {fca.column_sums(), fca.diagonal()};
     layers_[l].attention_block(fca.offsets, x, ws, extras, linear_ms);
     if (reduces) {
-      // FCA step (DESIGN §1, docs/FCA.md): the FFN of this layer and everything after it
+      // FCA step (docs/FCA.md): the FFN of this layer and everything after it
       // run on the reduced rows.
       reduce_layer(layer, *schedule, options.explain, x, spare, ws);
       std::swap(x, spare);

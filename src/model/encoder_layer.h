@@ -1,6 +1,6 @@
 #pragma once
 // One post-LN BERT encoder layer, split into its two sub-layers so that FCA token reduction
-// (DESIGN §1) can run between them:
+// (docs/FCA.md) can run between them:
 //   attention_block:    x = LayerNorm(x + SelfAttention(x) W_o^T + b_o)
 //   [FCA: shrink each sequence's rows of x]
 //   feed_forward_block: x = LayerNorm(x + GELU(x W_i^T + b_i) W_2^T + b_2)

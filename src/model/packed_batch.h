@@ -1,5 +1,5 @@
 #pragma once
-// A batch of token sequences concatenated into one list of T tokens (DESIGN §3: never pad).
+// A batch of token sequences concatenated into one list of T tokens (docs/ARCHITECTURE.md: never pad).
 // Sequence s owns tokens [offsets[s], offsets[s + 1]); every matrix the encoder works on is
 // [T, ...] in the same order.
 #include <cstdint>

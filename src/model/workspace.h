@@ -1,5 +1,5 @@
 #pragma once
-// Everything one forward pass writes, owned by a Session (DESIGN §3: each stage owns its
+// Everything one forward pass writes, owned by a Session (docs/ARCHITECTURE.md: each stage owns its
 // buffers; the Model stays immutable). Buffers are grow-only: reserve() sizes them for a
 // batch and later batches of the same or smaller size reuse them without allocating.
 #include <cstddef>

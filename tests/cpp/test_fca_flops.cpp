@@ -1,4 +1,4 @@
-// FLOPs accounting: DESIGN §2's BERT-base numbers and a hand-computed FCA case.
+// FLOPs accounting: the BERT-base numbers of include/fcabert/flops.h and a hand-computed FCA case.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,7 +24,7 @@ void expect_within_0_1_percent(double value, double expected) {
   EXPECT_LT(std::abs(value - expected) / expected, 1e-3) << value << " vs " << expected;
 }
 
-// DESIGN §2 states GFLOPs with two decimals: the value must round to the stated number.
+// include/fcabert/flops.h states GFLOPs with two decimals: the value must round to the stated number.
 void expect_rounds_to(double gflops, double stated) {
   EXPECT_EQ(std::round(gflops * 100.0), std::round(stated * 100.0)) << gflops << " vs " << stated;
 }
@@ -42,13 +42,13 @@ TEST(FcaFlops, BertBaseDense128MatchesDesign) {
   // times 12 layers:
   EXPECT_EQ(encoder.linear(), 21743271936);   // (603,979,776 + 1,207,959,552) * 12
   EXPECT_EQ(encoder.attention(), 603979776);  // 50,331,648 * 12
-  EXPECT_EQ(encoder.total(), 22347251712);    // DESIGN's "total" = linear + attention
+  EXPECT_EQ(encoder.total(), 22347251712);    // the headline "total" = linear + attention
   EXPECT_EQ(encoder.fca(), 0);
   EXPECT_EQ(encoder.macs(), 11173625856);
   EXPECT_EQ(encoder.tokens_in, 12 * 128);
   expect_within_0_1_percent(encoder.linear() / 1e9, 21.74);
   expect_within_0_1_percent(encoder.total() / 1e9, 22.35);
-  // 0.603979776 G: "0.60" to the two decimals DESIGN states (0.66% from 0.60 itself, so the
+  // 0.603979776 G: "0.60" to the two decimals flops.h states (0.66% from 0.60 itself, so the
   // 0.1% tolerance applies to the linear and total numbers only).
   expect_rounds_to(encoder.attention() / 1e9, 0.60);
   expect_rounds_to(encoder.linear() / 1e9, 21.74);

@@ -1,5 +1,5 @@
 """`fcabert profile` end to end: token counts per layer follow docs/FCA.md, FLOPs follow
-DESIGN §2 (computed here independently of the C++ code), the padded-input convention, the SVG
+docs/PROFILE.md (computed here independently of the C++ code), the padded-input convention, the SVG
 chart, synthetic inputs and pair models, and one-line errors for bad flags."""
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ def expected_rows(n0: int, ratios, clusters: int):
 
 
 def dense_layer(n: int) -> dict:
-    """DESIGN §2: one dense layer for one sequence of n tokens."""
+    """docs/PROFILE.md: one dense layer for one sequence of n tokens."""
     linear = 2 * n * D * 4 * D + 2 * n * D * F * 2
     attention = 2 * n * n * D + 2 * n * n * D
     return {"linear": linear, "attention": attention, "total": linear + attention}
 
 
 def fca_layer(n: int, n_out: int, reduced: bool, pooled: int, clusters: int) -> dict:
-    """DESIGN §2 + docs/FCA.md (weighted pooling)."""
+    """docs/PROFILE.md + docs/FCA.md (weighted pooling)."""
     linear = 2 * n * D * 4 * D + 2 * n_out * D * F * 2
     attention = 4 * n * n * D
     fca = (H * n * n + (2 * pooled * D + 3 * pooled if clusters > 0 else 0)) if reduced else 0
