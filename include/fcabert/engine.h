@@ -69,11 +69,22 @@ class Model {
   // oneDNN primitives. Throws fcabert::Error.
   static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
 
-  virtual ~Model() = default;
-  virtual const ModelInfo& info() const = 0;
-  virtual const std::string& path() const = 0;
-  virtual const Tokenizer& tokenizer() const = 0;
-  virtual const LoadOptions& options() const = 0;  // as given to load()
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+  const std::string& path() const;
+  const Tokenizer& tokenizer() const;
+  const LoadOptions& options() const;  // as given to load()
+
+  // What a Session runs: the bound network (defined in src/model/loaded_model.h, opaque here).
+  struct Internals;
+  const Internals& internals() const { return *internals_; }
+
+ private:
+  explicit Model(std::unique_ptr<const Internals> internals);
+  std::unique_ptr<const Internals> internals_;
 };
 
 // Per-Session settings. The Model stays immutable; two Sessions on one Model can run the

@@ -199,7 +199,7 @@ class Bench {
 
   json describe() const {
     const ModelInfo& info = model_->info();
-    const auto& net = dynamic_cast<const model::LoadedModel&>(*model_).network();
+    const auto& net = *model_->internals().network;
     const FcaSchedule& schedule = session_->schedule();
     return json{{"model", options_.model},
                 {"geometry",
@@ -256,7 +256,7 @@ class Bench {
     flops_encoder_linear_ = tally.encoder().linear();
     run_allocations_per_batch_ = static_cast<double>(run_allocations) / static_cast<double>(batches_.size());
 
-    const auto& net = dynamic_cast<const model::LoadedModel&>(*model_).network();
+    const auto& net = *model_->internals().network;
     model::Workspace ws(net.engine(), net.workspace_spec());
     model::ForwardOptions forward;
     forward.schedule = &session_->schedule();

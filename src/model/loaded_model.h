@@ -1,30 +1,20 @@
 #pragma once
-// The Model that Model::load returns: metadata, tokenizer and the bound network.
+// What a Model holds (Model::Internals, opaque in include/fcabert/engine.h): metadata,
+// tokenizer and the bound network. Sessions (and bench) run the network.
 #include <memory>
 #include <string>
 
 #include "fcabert/engine.h"
 #include "model/bert_classifier.h"
 
-namespace fcabert::model {
+namespace fcabert {
 
-class LoadedModel final : public Model {
- public:
-  LoadedModel(std::string path, ModelInfo info, Tokenizer tokenizer, LoadOptions options,
-              std::unique_ptr<const BertClassifier> network);
-
-  const ModelInfo& info() const override;
-  const std::string& path() const override;
-  const Tokenizer& tokenizer() const override;
-  const LoadOptions& options() const override;
-  const BertClassifier& network() const { return *network_; }
-
- private:
-  std::string path_;
-  ModelInfo info_;
-  Tokenizer tokenizer_;
-  LoadOptions options_;
-  std::unique_ptr<const BertClassifier> network_;
+struct Model::Internals {
+  std::string path;
+  ModelInfo info;
+  Tokenizer tokenizer;
+  LoadOptions options;
+  std::unique_ptr<const model::BertClassifier> network;
 };
 
-}  // namespace fcabert::model
+}  // namespace fcabert

@@ -46,22 +46,13 @@ kernels::MatmulPrecision matmul_precision(Precision precision) {
 
 const char* precision_name(Precision precision) { return kernels::to_string(matmul_precision(precision)); }
 
-namespace model {
+Model::Model(std::unique_ptr<const Internals> internals) : internals_(std::move(internals)) {}
+Model::~Model() = default;
 
-LoadedModel::LoadedModel(std::string path, ModelInfo info, Tokenizer tokenizer, LoadOptions options,
-                         std::unique_ptr<const BertClassifier> network)
-    : path_(std::move(path)),
-      info_(std::move(info)),
-      tokenizer_(std::move(tokenizer)),
-      options_(options),
-      network_(std::move(network)) {}
-
-const ModelInfo& LoadedModel::info() const { return info_; }
-const std::string& LoadedModel::path() const { return path_; }
-const Tokenizer& LoadedModel::tokenizer() const { return tokenizer_; }
-const LoadOptions& LoadedModel::options() const { return options_; }
-
-}  // namespace model
+const ModelInfo& Model::info() const { return internals_->info; }
+const std::string& Model::path() const { return internals_->path; }
+const Tokenizer& Model::tokenizer() const { return internals_->tokenizer; }
+const LoadOptions& Model::options() const { return internals_->options; }
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& options) {
   if (options.threads < 1) throw Error("threads must be at least 1, got " + std::to_string(options.threads));
@@ -87,8 +78,9 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
   spdlog::debug("loaded {} ({} layers, hidden {}, {} labels, {} threads, {}) in {:.0f} ms", path,
                 info.bert.num_layers, info.bert.hidden_size, info.head.labels.size(), options.threads,
                 precision_name(options.precision), ms);
-  return std::make_shared<const model::LoadedModel>(path, info, std::move(tokenizer), options,
-                                                    std::move(network));
+  auto internals = std::unique_ptr<Internals>(
+      new Internals{path, info, std::move(tokenizer), options, std::move(network)});
+  return std::shared_ptr<const Model>(new Model(std::move(internals)));
 }
 
 }  // namespace fcabert

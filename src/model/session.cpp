@@ -11,9 +11,7 @@ namespace {
 
 const model::BertClassifier& network_of(const std::shared_ptr<const Model>& model) {
   if (!model) throw Error("Session needs a model, got a null pointer");
-  const auto* loaded = dynamic_cast<const model::LoadedModel*>(model.get());
-  if (!loaded) throw Error("Session needs a model created by Model::load");
-  return loaded->network();
+  return *model->internals().network;
 }
 
 // SessionOptions::schedule if set, else the model file's; checked against the layer count.
