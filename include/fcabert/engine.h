@@ -22,6 +22,7 @@
 //   (more Sessions than cores / threads oversubscribe the machine). Do not call Session::run
 //   from inside an OpenMP parallel region. Errors are exceptions (fcabert::Error) thrown to
 //   the calling thread only; a Session that threw stays usable.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -143,6 +144,9 @@ class Session {
   const Model& model() const { return *model_; }
   const FcaSchedule& schedule() const;       // the one this Session runs
   const LayerTimings& last_timings() const;  // of the last run()
+  // The scratch memory this Session holds now (it grows to the largest batch run so far and
+  // is reused): activations, FCA buffers and oneDNN's scratchpad.
+  size_t workspace_bytes() const;
 
  private:
   struct Scratch;

@@ -69,5 +69,6 @@ std::vector<Prediction> Session::run(const std::vector<Encoding>& batch) {
 const FcaSchedule& Session::schedule() const { return scratch_->schedule; }
 
 const LayerTimings& Session::last_timings() const { return scratch_->timings; }
+size_t Session::workspace_bytes() const { return scratch_->workspace.reserved_bytes(); }
 
 }  // namespace fcabert

@@ -118,6 +118,23 @@ TEST_P(EndToEnd, SessionRejectsBadInputAndStaysUsable) {
   EXPECT_TRUE(session.run({}).empty());
 }
 
+TEST_P(EndToEnd, WorkspaceGrowsToTheLargestBatchAndIsReused) {
+  Session session(Model::load(path_));
+  const Encoding small{{2, 7, 3}, {0, 0, 0}, false};
+  Encoding large{{2}, {0}, false};  // [CLS] 30 words [SEP]
+  for (int i = 0; i < 30; ++i) large.ids.push_back(5 + i % 20);
+  large.ids.push_back(3);
+  large.type_ids.assign(large.ids.size(), 0);
+  session.run({small});
+  const size_t after_small = session.workspace_bytes();
+  EXPECT_GT(after_small, 0u);
+  session.run({large, large, large});
+  const size_t after_large = session.workspace_bytes();
+  EXPECT_GT(after_large, after_small);
+  session.run({small});
+  EXPECT_EQ(session.workspace_bytes(), after_large);  // kept for the next large batch
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, EndToEnd, ::testing::Values(DType::F32, DType::BF16),
                          [](const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); });
 
