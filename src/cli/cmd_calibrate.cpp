@@ -3,13 +3,11 @@
 // lives in src/calibrate/ (include/fcabert/calibrate.h); this file parses the options, logs
 // the progress on stderr and prints the result on stdout.
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/output_file.h"
 #include "cli/schedule_options.h"
 #include "fcabert/calibrate.h"
 #include "fcabert/engine.h"
@@ -56,22 +55,6 @@ Json measurement_json(const calibrate::Measurement& m, bool regression) {
   }
   out["loss"] = m.loss;
   return out;
-}
-
-void write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path + ": cannot write");
-    out << text;
-    if (!out.flush()) throw Error(path + ": write error");
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    throw Error(path + ": cannot write (rename failed)");
-  }
 }
 
 std::vector<double> parse_targets(const std::string& text) {
@@ -207,7 +190,7 @@ void run_calibrate(CalibrateOptions options) {
         steps.push_back(s);
       }
       report["steps"] = steps;
-      write_text_atomically(output_for(options.json, targets[i]), report.dump(2) + "\n");
+      write_file_atomically(output_for(options.json, targets[i]), report.dump(2) + "\n");
     }
 
     const calibrate::Measurement& m = result.final;

@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "cli/line_encoding.h"
 #include "cli/line_reader.h"
+#include "cli/output_file.h"
 #include "cli/precision_option.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
@@ -526,7 +527,7 @@ void write_plot(const Report& report, const std::string& path) {
                       std::to_string(report.options.threads) + " threads, batch " +
                       std::to_string(report.options.batch_size);
   document.charts = {std::move(flops), std::move(time)};
-  svg::write_file_atomically(path, svg::render(document));
+  write_file_atomically(path, svg::render(document));
 }
 
 // ---------------------------------------------------------------------------------------

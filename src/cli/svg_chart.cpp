@@ -1,15 +1,9 @@
 // Self-contained SVG grouped-bar charts; see svg_chart.h.
 #include "cli/svg_chart.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "fcabert/error.h"
@@ -210,33 +204,6 @@ std::string render(const Document& document) {
                  document.chart_height);
   out << "</svg>\n";
   return out.str();
-}
-
-void write_file_atomically(const std::string& path, const std::string& content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  std::error_code ec;
-  if (fs::is_directory(target, ec))
-    throw Error(path + ": is a directory; give a file name such as profile.svg");
-  const fs::path temp = target.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-    if (!file)
-      throw Error(path + ": cannot create " + temp.string() + " (" + std::strerror(errno) +
-                  "); check that the directory exists and is writable");
-    file.write(content.data(), static_cast<std::streamsize>(content.size()));
-    file.close();
-    if (!file) {
-      fs::remove(temp, ec);
-      throw Error(path + ": writing failed (disk full?)");
-    }
-  }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw Error(path + ": cannot replace the file (" + ec.message() + ")");
-  }
 }
 
 }  // namespace fcabert::cli::svg

@@ -51,8 +51,4 @@ Axis nice_axis(double max_value);
 // category or holds a negative or non-finite value, or a chart has no categories or series.
 std::string render(const Document& document);
 
-// Writes `content` to `path` through a temporary file in the same directory and a rename,
-// so a reader never sees a half-written file. Throws fcabert::Error naming the path.
-void write_file_atomically(const std::string& path, const std::string& content);
-
 }  // namespace fcabert::cli::svg
