@@ -24,10 +24,20 @@ BatchPlan plan_batches(const std::vector<Encoding>& encodings, int64_t batch_siz
   return plan;
 }
 
+namespace {
+
+// Fills `batch` with the encodings of batch `b` of the plan.
+void gather_batch(const std::vector<Encoding>& encodings, const BatchPlan& plan, size_t b,
+                  std::vector<Encoding>& batch) {
+  batch.clear();
+  for (size_t i = plan.begin(b); i < plan.end(b); ++i) batch.push_back(encodings[plan.order[i]]);
+}
+
+}  // namespace
+
 std::vector<std::vector<Encoding>> batches_of(const std::vector<Encoding>& encodings, const BatchPlan& plan) {
   std::vector<std::vector<Encoding>> batches(plan.batches());
-  for (size_t b = 0; b < batches.size(); ++b)
-    for (size_t i = plan.begin(b); i < plan.end(b); ++i) batches[b].push_back(encodings[plan.order[i]]);
+  for (size_t b = 0; b < batches.size(); ++b) gather_batch(encodings, plan, b, batches[b]);
   return batches;
 }
 
@@ -73,8 +83,7 @@ std::vector<RunResult> run_batches(const std::vector<Session*>& sessions,
   }
   std::vector<Encoding> batch;
   for (size_t b = 0; b < plan.batches(); ++b) {
-    batch.clear();
-    for (size_t i = plan.begin(b); i < plan.end(b); ++i) batch.push_back(encodings[plan.order[i]]);
+    gather_batch(encodings, plan, b, batch);
     for (size_t turn = 0; turn < sessions.size(); ++turn) {
       const size_t s = (b + turn) % sessions.size();
       run_batch(*sessions[s], batch, plan, plan.begin(b), results[s]);

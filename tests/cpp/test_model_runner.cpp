@@ -38,6 +38,13 @@ class Runner : public ::testing::Test {
   }
   void TearDown() override { std::remove(path_.c_str()); }
 
+  // Session options that run `schedule` (an empty one: dense).
+  static SessionOptions fca_options(const FcaSchedule& schedule) {
+    SessionOptions options;
+    options.schedule = schedule;
+    return options;
+  }
+
   // What each encoding gives when run alone.
   std::vector<Prediction> one_by_one(Session& session) const {
     std::vector<Prediction> out;
@@ -86,16 +93,15 @@ TEST_F(Runner, PredictionsComeBackInInputOrder) {
 }
 
 TEST_F(Runner, FlopsAreTheScheduleOnTheRealLengths) {
-  SessionOptions options;
-  options.schedule = model_test::schedule({1.0, 0.5}, 2);
-  Session fca(model_, options);
-  Session dense(model_, SessionOptions{FcaSchedule{}, false, false});
-  const BatchPlan plan = plan_batches(encodings_, 6, BatchOrder::kByLength);
-  const std::vector<RunResult> results = run_batches({&fca, &dense}, encodings_, plan);
+  const FcaSchedule schedule = model_test::schedule({1.0, 0.5}, 2);
+  Session fca(model_, fca_options(schedule));
+  Session dense(model_, fca_options(FcaSchedule{}));
+  const std::vector<RunResult> results =
+      run_batches({&fca, &dense}, encodings_, plan_batches(encodings_, 6, BatchOrder::kByLength));
   ASSERT_EQ(results.size(), 2u);
   FlopsTally expected_fca(info_.bert, 3), expected_dense(info_.bert, 3);
   for (const Encoding& e : encodings_) {
-    expected_fca.add_sequence_analytic(*options.schedule, static_cast<int64_t>(e.ids.size()));
+    expected_fca.add_sequence_analytic(schedule, static_cast<int64_t>(e.ids.size()));
     expected_dense.add_sequence_analytic(FcaSchedule{}, static_cast<int64_t>(e.ids.size()));
   }
   EXPECT_EQ(results[0].flops.total(), expected_fca.total());
@@ -106,10 +112,8 @@ TEST_F(Runner, FlopsAreTheScheduleOnTheRealLengths) {
 }
 
 TEST_F(Runner, InterleavedSessionsGiveWhatEachGivesAlone) {
-  SessionOptions options;
-  options.schedule = model_test::schedule({0.8, 0.4}, 1);
-  Session fca(model_, options);
-  Session dense(model_, SessionOptions{FcaSchedule{}, false, false});
+  Session fca(model_, fca_options(model_test::schedule({0.8, 0.4}, 1)));
+  Session dense(model_, fca_options(FcaSchedule{}));
   const BatchPlan plan = plan_batches(encodings_, 5, BatchOrder::kByLength);
   const std::vector<RunResult> both = run_batches({&fca, &dense}, encodings_, plan);
   const RunResult fca_alone = run_batches({&fca}, encodings_, plan).front();
