@@ -5,6 +5,7 @@
 // words over 100 characters or without a match, [CLS]/[SEP] and token types, and
 // longest-first truncation of pairs. See docs/TOKENIZER.md for the decisions made.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -46,6 +47,16 @@ class Tokenizer {
   std::unordered_map<std::string, int32_t> token_to_id_;
   int32_t unk_id_ = 0, cls_id_ = 0, sep_id_ = 0;
 };
+
+// One example's model input, made the same way by every command and reader: `first` alone,
+// or the pair (first, second) when `second` is given (then `max_len` >= 3). Each text is
+// checked to be valid UTF-8 first. Every error is prefixed by `where` and ": " (callers pass
+// "FILE:LINE", so the message names the line).
+Encoding encode_example(const Tokenizer& tokenizer, std::string_view first,
+                        std::optional<std::string_view> second, int64_t max_len, const std::string& where);
+
+// The fewest tokens a model input has: [CLS] [SEP], or [CLS] [SEP] [SEP] for pair models.
+int64_t minimum_sequence_length(const ModelInfo& info);
 
 // The truncation length for a model: `requested` when > 0, else the model's default
 // (TokenizerConfig::max_len, at most max_position_embeddings). Throws fcabert::Error, naming --max-len, when

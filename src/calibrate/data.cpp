@@ -3,15 +3,16 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fcabert/calibrate.h"
 #include "fcabert/error.h"
 #include "fcabert/glue.h"
-#include "text/unicode.h"
 
 namespace fcabert::calibrate {
 namespace {
@@ -125,19 +126,10 @@ Data load_data(const Model& model, const std::string& data, const DataOptions& o
   if (options.min_tokens < 0) throw Error("--min-tokens must be >= 0");
   std::vector<Encoding> all;
   all.reserve(texts.size());
-  for (const Text& t : texts) {
-    try {
-      text::check_utf8(t.a);
-      if (pair) {
-        text::check_utf8(t.b);
-        all.push_back(model.tokenizer().encode_pair(t.a, t.b, max_len));
-      } else {
-        all.push_back(model.tokenizer().encode(t.a, max_len));
-      }
-    } catch (const Error& e) {
-      throw Error(out.source + ":" + std::to_string(t.line) + ": " + e.what());
-    }
-  }
+  for (const Text& t : texts)
+    all.push_back(encode_example(model.tokenizer(), t.a,
+                                 pair ? std::optional<std::string_view>(t.b) : std::nullopt, max_len,
+                                 out.source + ":" + std::to_string(t.line)));
   std::vector<size_t> index;
   for (size_t i = 0; i < all.size(); ++i)
     if (static_cast<int64_t>(all[i].ids.size()) >= options.min_tokens) index.push_back(i);

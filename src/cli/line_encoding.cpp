@@ -1,5 +1,6 @@
 #include "cli/line_encoding.h"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -7,30 +8,24 @@
 #include "text/unicode.h"
 
 namespace fcabert::cli {
-namespace {
-
-std::string where(const InputLine& line) { return line.source + ":" + std::to_string(line.number) + ": "; }
-
-}  // namespace
 
 Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len) {
-  const std::string prefix = where(line);
+  const std::string where = line.source + ":" + std::to_string(line.number);
+  if (!pair) return encode_example(tokenizer, line.text, std::nullopt, max_len, where);
   try {
-    text::check_utf8(line.text);  // first, so that byte offsets count from the start of the line
-    if (!pair) return tokenizer.encode(line.text, max_len);
-    const size_t tab = line.text.find('\t');
-    if (tab == std::string::npos || line.text.find('\t', tab + 1) != std::string::npos) {
-      size_t columns = 1;
-      for (const char c : line.text) columns += c == '\t';
-      throw Error(prefix + "expected two tab-separated columns (a sentence pair), found " +
-                  std::to_string(columns));
-    }
-    const std::string_view text(line.text);
-    return tokenizer.encode_pair(text.substr(0, tab), text.substr(tab + 1), max_len);
+    text::check_utf8(line.text);  // the whole line first: a byte offset counts from its start
   } catch (const Error& e) {
-    if (std::string_view(e.what()).substr(0, prefix.size()) == prefix) throw;
-    throw Error(prefix + e.what());  // the tokenizer names only the byte offset
+    throw Error(where + ": " + e.what());
   }
+  const size_t tab = line.text.find('\t');
+  if (tab == std::string::npos || line.text.find('\t', tab + 1) != std::string::npos) {
+    size_t columns = 1;
+    for (const char c : line.text) columns += c == '\t';
+    throw Error(where + ": expected two tab-separated columns (a sentence pair), found " +
+                std::to_string(columns));
+  }
+  const std::string_view text(line.text);
+  return encode_example(tokenizer, text.substr(0, tab), text.substr(tab + 1), max_len, where);
 }
 
 }  // namespace fcabert::cli

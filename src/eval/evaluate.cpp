@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "fcabert/error.h"
 #include "fcabert/runner.h"
-#include "text/unicode.h"
 
 namespace fcabert::eval {
 namespace {
@@ -62,18 +62,6 @@ std::vector<int64_t> shard_indices(int64_t examples, const Shard& shard) {
   for (int64_t i = 0; i < examples; ++i)
     if (i % shard.count == shard.index - 1) indices.push_back(i);
   return indices;
-}
-
-Encoding encode_example(const Tokenizer& tokenizer, const glue::Example& example, bool pair, int64_t max_len,
-                        const std::string& file) {
-  try {
-    text::check_utf8(example.text_a);
-    if (!pair) return tokenizer.encode(example.text_a, max_len);
-    text::check_utf8(example.text_b);
-    return tokenizer.encode_pair(example.text_a, example.text_b, max_len);
-  } catch (const Error& e) {
-    throw Error(file + ":" + std::to_string(example.line) + ": " + e.what());
-  }
 }
 
 SideResult side_result(const glue::TaskInfo& task, const std::vector<int>& model_to_task,
@@ -160,8 +148,11 @@ SplitResult evaluate_split(const Evaluation& e, const glue::Split& split) {
   std::vector<Encoding> encodings;
   encodings.reserve(indices.size());
   for (int64_t i : indices) {
-    encodings.push_back(encode_example(e.model.tokenizer(), split.examples[static_cast<size_t>(i)],
-                                       e.task.pair, e.max_len, split.path));
+    const glue::Example& example = split.examples[static_cast<size_t>(i)];
+    encodings.push_back(
+        encode_example(e.model.tokenizer(), example.text_a,
+                       e.task.pair ? std::optional<std::string_view>(example.text_b) : std::nullopt,
+                       e.max_len, split.path + ":" + std::to_string(example.line)));
     result.truncated += encodings.back().truncated;
   }
   if (e.callbacks.split_started) e.callbacks.split_started(result, indices.size());

@@ -489,11 +489,25 @@ const std::string& Tokenizer::id_to_token(int32_t id) const {
   return config_.vocab[static_cast<size_t>(id)];
 }
 
+Encoding encode_example(const Tokenizer& tokenizer, std::string_view first,
+                        std::optional<std::string_view> second, int64_t max_len, const std::string& where) {
+  try {
+    text::check_utf8(first);
+    if (!second) return tokenizer.encode(first, max_len);
+    text::check_utf8(*second);
+    return tokenizer.encode_pair(first, *second, max_len);
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+}
+
+int64_t minimum_sequence_length(const ModelInfo& info) { return info.head.pair_input ? 3 : 2; }
+
 int64_t resolve_max_len(int64_t requested, const ModelInfo& info) {
   // The default never exceeds the position table (a tokenizer may allow longer texts).
   const int64_t max_len =
       requested > 0 ? requested : std::min(info.tokenizer.max_len, info.bert.max_position_embeddings);
-  const int64_t minimum = info.head.pair_input ? 3 : 2;  // [CLS] a [SEP] (b [SEP])
+  const int64_t minimum = minimum_sequence_length(info);
   if (max_len < minimum || max_len > info.bert.max_position_embeddings)
     throw Error("--max-len " + std::to_string(max_len) + " is out of range for this model; use " +
                 std::to_string(minimum) + ".." + std::to_string(info.bert.max_position_embeddings));

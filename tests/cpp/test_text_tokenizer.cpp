@@ -233,6 +233,23 @@ TEST(Tokenizer, InvalidUtf8NamesTheByteOffset) {
             std::string::npos);
 }
 
+TEST(Tokenizer, EncodeExampleIsEncodeOrEncodePairAndNamesWhereOnError) {
+  Tokenizer tokenizer(small_config());
+  EXPECT_EQ(encode_example(tokenizer, "hello world", std::nullopt, 16, "f:1").ids,
+            tokenizer.encode("hello world", 16).ids);
+  const Encoding pair = encode_example(tokenizer, "hello", std::string_view("world"), 16, "f:1");
+  EXPECT_EQ(pair.ids, tokenizer.encode_pair("hello", "world", 16).ids);
+  EXPECT_EQ(pair.type_ids, tokenizer.encode_pair("hello", "world", 16).type_ids);
+  const std::string first =
+      expect_error([&] { encode_example(tokenizer, "ab\xff", std::nullopt, 8, "in.tsv:7"); });
+  EXPECT_EQ(first.rfind("in.tsv:7: invalid UTF-8 at byte offset 2", 0), 0u) << first;
+  const std::string second =
+      expect_error([&] { encode_example(tokenizer, "ok", std::string_view("\xc3"), 8, "in.tsv:9"); });
+  EXPECT_EQ(second.rfind("in.tsv:9: invalid UTF-8 at byte offset 0", 0), 0u) << second;
+  EXPECT_EQ(expect_error([&] { encode_example(tokenizer, "a", std::nullopt, 1, "x:1"); }).rfind("x:1: ", 0),
+            0u);
+}
+
 // ---- encode / encode_pair ---------------------------------------------------------------------
 
 TEST(Tokenizer, EncodeAddsClsAndSep) {
