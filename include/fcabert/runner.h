@@ -41,6 +41,9 @@ struct RunResult {
   std::vector<Prediction> predictions;  // in input order
   FlopsTally flops;                     // exact, from the traces
   double seconds = 0;                   // wall time inside Session::run (steady_clock)
+  // Session::last_timings summed over the batches (all 0 unless the Session was made with
+  // SessionOptions::time_layers).
+  LayerTimings timings;
   explicit RunResult(const ModelInfo& info);
 };
 

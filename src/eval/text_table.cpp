@@ -13,8 +13,15 @@ void write_text_table(const std::vector<TextRow>& rows, std::ostream& out, int i
       if (widths.size() <= c) widths.push_back(0);
       widths[c] = std::max(widths[c], row[c].size());
     }
+  size_t table_width = 0;
+  for (size_t width : widths) table_width += width + 2;
+  table_width = table_width > 2 ? table_width - 2 : 0;  // no gap after the last column
   const std::string margin(static_cast<size_t>(std::max(0, indent)), ' ');
   for (const TextRow& row : rows) {
+    if (row.empty()) {
+      out << margin << std::string(table_width, '-') << '\n';
+      continue;
+    }
     std::string line;
     for (size_t c = 0; c < row.size(); ++c) {
       const std::string pad(widths[c] - row[c].size(), ' ');

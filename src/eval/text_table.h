@@ -9,7 +9,8 @@ namespace fcabert::eval {
 
 using TextRow = std::vector<std::string>;
 
-// Writes each row as one line, indented by `indent` spaces; trailing blanks are trimmed.
+// Writes each row as one line, indented by `indent` spaces; trailing blanks are trimmed. An
+// empty row is drawn as a rule of '-' as wide as the table.
 void write_text_table(const std::vector<TextRow>& rows, std::ostream& out, int indent = 2);
 
 // printf("%.*f"): a number with `digits` digits after the point.

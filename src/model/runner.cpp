@@ -55,12 +55,21 @@ void tally_trace(FlopsTally& tally, Pooling pooling, const SequenceTrace& trace)
 
 namespace {
 
+void add_timings(LayerTimings& sum, const LayerTimings& batch) {
+  sum.embeddings_ms += batch.embeddings_ms;
+  sum.linear_ms += batch.linear_ms;
+  sum.head_ms += batch.head_ms;
+  if (sum.layer_ms.size() < batch.layer_ms.size()) sum.layer_ms.resize(batch.layer_ms.size(), 0.0);
+  for (size_t l = 0; l < batch.layer_ms.size(); ++l) sum.layer_ms[l] += batch.layer_ms[l];
+}
+
 // Runs one batch on one Session and files its predictions under their input positions.
 void run_batch(Session& session, const std::vector<Encoding>& batch, const BatchPlan& plan, size_t first,
                RunResult& result) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<Prediction> predictions = session.run(batch);
   result.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  add_timings(result.timings, session.last_timings());
   const Pooling pooling = session.schedule().pooling;
   for (size_t j = 0; j < predictions.size(); ++j) {
     tally_trace(result.flops, pooling, predictions[j].trace);

@@ -1,5 +1,5 @@
 // Self-contained SVG grouped-bar charts; see svg_chart.h.
-#include "cli/svg_chart.h"
+#include "profile/svg_chart.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "fcabert/error.h"
 
-namespace fcabert::cli::svg {
+namespace fcabert::svg {
 namespace {
 
 // Coordinates: two decimals are plenty for pixels ("%.2f" does not depend on the locale
@@ -206,4 +206,4 @@ std::string render(const Document& document) {
   return out.str();
 }
 
-}  // namespace fcabert::cli::svg
+}  // namespace fcabert::svg

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace fcabert::cli::svg {
+namespace fcabert::svg {
 
 struct Series {
   std::string name;
@@ -51,4 +51,4 @@ Axis nice_axis(double max_value);
 // category or holds a negative or non-finite value, or a chart has no categories or series.
 std::string render(const Document& document);
 
-}  // namespace fcabert::cli::svg
+}  // namespace fcabert::svg
