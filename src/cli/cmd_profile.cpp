@@ -11,14 +11,13 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/line_encoding.h"
-#include "cli/line_reader.h"
 #include "cli/output_file.h"
 #include "cli/precision_option.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
+#include "fcabert/input.h"
 #include "fcabert/profile.h"
 
 namespace fcabert::cli {

@@ -17,9 +17,8 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/line_encoding.h"
-#include "cli/line_reader.h"
 #include "fcabert/error.h"
+#include "fcabert/input.h"
 #include "fcabert/model_file.h"
 #include "fcabert/tokenizer.h"
 

@@ -12,9 +12,9 @@
 #include <ostream>
 #include <string>
 
-#include "cli/line_reader.h"
 #include "fcabert/config.h"
 #include "fcabert/engine.h"
+#include "fcabert/input.h"
 
 namespace fcabert::cli {
 

@@ -50,10 +50,7 @@ class Evaluate : public ::testing::Test {
     info.head = model_test::tiny_head();
     info.head.labels = {"positive", "negative"};  // not the task's order: matched by name
     info.head.task = "sst2";
-    info.tokenizer.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
-    info.tokenizer.vocab.insert(info.tokenizer.vocab.end(), kWords.begin(), kWords.end());
-    while (static_cast<int64_t>(info.tokenizer.vocab.size()) < info.bert.vocab_size)
-      info.tokenizer.vocab.push_back("word" + std::to_string(info.tokenizer.vocab.size()));
+    info.tokenizer.vocab = model_test::tiny_vocab(info.bert, kWords);
     info.tokenizer.max_len = info.bert.max_position_embeddings;
     write_model_file(model_path_, info, model_test::random_bert_tensors(info.bert, 2, 11));
   }

@@ -23,10 +23,7 @@ ModelInfo tiny_model_info() {
   ModelInfo info;
   info.bert = model_test::tiny_config();
   info.head = model_test::tiny_head();
-  info.tokenizer.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "good", "bad", "movie"};
-  while (static_cast<int64_t>(info.tokenizer.vocab.size()) < info.bert.vocab_size) {
-    info.tokenizer.vocab.push_back("word" + std::to_string(info.tokenizer.vocab.size()));
-  }
+  info.tokenizer.vocab = model_test::tiny_vocab(info.bert, {"the", "a", "good", "bad", "movie"});
   info.tokenizer.max_len = info.bert.max_position_embeddings;
   info.provenance_json = R"({"source":"test_model_end_to_end"})";
   return info;

@@ -31,10 +31,7 @@ class FcaSession : public ::testing::Test {
     info_.bert.num_layers = 3;
     info_.head = model_test::tiny_head();
     info_.head.pair_input = true;
-    info_.tokenizer.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-                             "the",   "a",     "good",  "bad",   "movie"};
-    while (static_cast<int64_t>(info_.tokenizer.vocab.size()) < info_.bert.vocab_size)
-      info_.tokenizer.vocab.push_back("word" + std::to_string(info_.tokenizer.vocab.size()));
+    info_.tokenizer.vocab = model_test::tiny_vocab(info_.bert, {"the", "a", "good", "bad", "movie"});
     info_.tokenizer.max_len = info_.bert.max_position_embeddings;
     info_.fca = schedule({0.9, 0.6, 0.3}, 2);
     info_.provenance_json = R"({"source":"test_model_fca_session"})";

@@ -25,9 +25,7 @@ class Runner : public ::testing::Test {
                 .string();
     info_.bert = model_test::tiny_config();
     info_.head = model_test::tiny_head();
-    info_.tokenizer.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
-    while (static_cast<int64_t>(info_.tokenizer.vocab.size()) < info_.bert.vocab_size)
-      info_.tokenizer.vocab.push_back("word" + std::to_string(info_.tokenizer.vocab.size()));
+    info_.tokenizer.vocab = model_test::tiny_vocab(info_.bert);
     info_.tokenizer.max_len = info_.bert.max_position_embeddings;
     write_model_file(path_, info_, model_test::random_bert_tensors(info_.bert, 3, 5));
     model_ = Model::load(path_, LoadOptions{1});

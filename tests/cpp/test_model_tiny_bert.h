@@ -37,6 +37,16 @@ inline HeadConfig tiny_head(HeadKind kind = HeadKind::Classification) {
   return h;
 }
 
+// A vocabulary of vocab_size tokens: the BERT specials ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3,
+// [MASK]=4), then `words`, then "word<id>" fillers.
+inline std::vector<std::string> tiny_vocab(const BertConfig& c, const std::vector<std::string>& words = {}) {
+  std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  vocab.insert(vocab.end(), words.begin(), words.end());
+  while (static_cast<int64_t>(vocab.size()) < c.vocab_size)
+    vocab.push_back("word" + std::to_string(vocab.size()));
+  return vocab;
+}
+
 // Weights scaled so activations stay O(1) through the layers (std ~0.02 like a fresh BERT
 // would make attention uniform and hide indexing bugs).
 inline std::vector<TensorData> random_bert_tensors(const BertConfig& c, int64_t num_labels, uint32_t seed) {

@@ -1,11 +1,10 @@
-#include "cli/line_reader.h"
-
 #include <filesystem>
 #include <iostream>
 
 #include "fcabert/error.h"
+#include "fcabert/input.h"
 
-namespace fcabert::cli {
+namespace fcabert {
 
 LineReader::LineReader(std::vector<std::string> paths) : paths_(std::move(paths)) {
   if (paths_.empty()) paths_.push_back("-");
@@ -48,4 +47,4 @@ bool LineReader::next(InputLine& line) {
   return true;
 }
 
-}  // namespace fcabert::cli
+}  // namespace fcabert

@@ -1,13 +1,12 @@
-#include "cli/line_encoding.h"
-
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "fcabert/error.h"
+#include "fcabert/input.h"
 #include "text/unicode.h"
 
-namespace fcabert::cli {
+namespace fcabert {
 
 Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len) {
   const std::string where = line.source + ":" + std::to_string(line.number);
@@ -28,4 +27,4 @@ Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pai
   return encode_example(tokenizer, text.substr(0, tab), text.substr(tab + 1), max_len, where);
 }
 
-}  // namespace fcabert::cli
+}  // namespace fcabert

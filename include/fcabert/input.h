@@ -1,7 +1,9 @@
 #pragma once
-// Streams input lines from files or stdin ("-"), one at a time, remembering where each line
-// came from so that every error and every output can name FILE:LINE. Never reads a whole
-// file into memory.
+// Text input as every command reads it: lines streamed from files or stdin ("-"), one at a
+// time, each remembering where it came from so that every error and every output can name
+// FILE:LINE (a whole file is never read into memory); and the rule that turns a line into
+// model input (single-text models take the whole line, pair models exactly two
+// tab-separated columns).
 #include <cstdint>
 #include <fstream>
 #include <istream>
@@ -9,7 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace fcabert::cli {
+#include "fcabert/tokenizer.h"
+
+namespace fcabert {
 
 struct InputLine {
   std::string text;    // without the trailing '\n'
@@ -43,4 +47,10 @@ class LineReader {
   uint64_t bytes_total_ = 0;
 };
 
-}  // namespace fcabert::cli
+// The model input for one line: the whole line for a single-text model; for a pair model
+// exactly two tab-separated columns (else fcabert::Error "FILE:LINE: expected two
+// tab-separated columns ..."). Invalid UTF-8 throws naming FILE:LINE and the byte offset
+// from the start of the line. Truncated to max_len tokens (Encoding::truncated).
+Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len);
+
+}  // namespace fcabert

@@ -1,0 +1,66 @@
+#pragma once
+// Classifying a stream of text lines (what `fcabert classify` runs): lines are read from a
+// LineReader, encoded (include/fcabert/input.h), run through a Session in packed batches of
+// Options::batch_size in input order, and handed back batch by batch, one Row per input line
+// and in input order, so a caller can write results as they come and memory does not grow
+// with the input.
+//
+// Awkward input:
+// - an empty line is classified as an empty text ([CLS] [SEP]) and counted (Summary::empty);
+// - a line longer than max_len tokens is truncated and counted (Summary::truncated);
+// - a bad row (invalid UTF-8, or a pair line without exactly two tab-separated columns)
+//   stops the run with classify::Stopped naming FILE:LINE, after the rows before it (those
+//   of its batch included) have been run and handed to the callback; with
+//   Options::skip_bad_rows it becomes a Row with `error` set instead, is logged as a
+//   warning ("FILE:LINE: reason (skipped)", spdlog) and counted in Summary::skipped, and the
+//   run goes on;
+// - a read error stops the run the same way (never skipped).
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fcabert/engine.h"
+#include "fcabert/error.h"
+#include "fcabert/input.h"
+
+namespace fcabert::classify {
+
+struct Options {
+  int64_t batch_size = 32;
+  int64_t max_len = 0;         // 0 = the model's (resolve_max_len)
+  bool skip_bad_rows = false;  // a bad row becomes an error Row instead of stopping the run
+};
+
+// One input line's result. Exactly one of `prediction` and `error` is set; the pointers are
+// valid during the callback only.
+struct Row {
+  const InputLine* line = nullptr;
+  const Encoding* encoding = nullptr;      // what the model saw (null for a bad row)
+  const Prediction* prediction = nullptr;  // null for a bad row
+  const std::string* error = nullptr;      // why the line was skipped: "FILE:LINE: ..."
+};
+
+struct Summary {
+  int64_t lines = 0;      // rows handed back, bad rows included
+  int64_t empty = 0;      // empty lines classified as empty texts
+  int64_t truncated = 0;  // lines cut to max_len
+  int64_t skipped = 0;    // bad rows (Options::skip_bad_rows)
+  int64_t max_len = 0;    // the truncation length used
+};
+
+// A line stopped the run; every row before it was handed back. what() names FILE:LINE.
+class Stopped : public Error {
+ public:
+  using Error::Error;
+};
+
+// Receives each batch's rows, in input order.
+using BatchCallback = std::function<void(const std::vector<Row>& rows)>;
+
+// Classifies every line of `reader` with `session`. Throws Stopped as described above,
+// fcabert::Error for bad options (naming the option), and what Session::run throws.
+Summary classify_lines(Session& session, LineReader& reader, const Options& options,
+                       const BatchCallback& on_batch);
+
+}  // namespace fcabert::classify

@@ -1,0 +1,130 @@
+// Classifying a stream of lines through the public API (include/fcabert/classify.h): rows
+// in input order and batch by batch, the same predictions as one Session::run per line,
+// awkward lines counted, a bad row stopping the run after the rows before it, or skipped.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fcabert/classify.h"
+#include "fcabert/model_file.h"
+#include "test_model_tiny_bert.h"
+
+namespace fcabert {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ClassifyLines : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("fcabert_classify_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    ModelInfo info;
+    info.bert = model_test::tiny_config();
+    info.head = model_test::tiny_head();
+    info.tokenizer.vocab = model_test::tiny_vocab(info.bert, {"the", "a", "good", "bad", "movie"});
+    info.tokenizer.max_len = 6;
+    const std::string model = (dir_ / "tiny.fcab").string();
+    write_model_file(model, info, model_test::random_bert_tensors(info.bert, 3, 13));
+    model_ = Model::load(model, LoadOptions{1});
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write_lines(const std::string& name, const std::vector<std::string>& lines) const {
+    const std::string path = (dir_ / name).string();
+    std::ofstream out(path, std::ios::binary);
+    for (const std::string& line : lines) out << line << '\n';
+    return path;
+  }
+
+  fs::path dir_;
+  std::shared_ptr<const Model> model_;
+};
+
+struct Collected {
+  std::vector<std::string> texts;  // per row: the line's text, or "error: ..." for a bad row
+  std::vector<int64_t> numbers;
+  std::vector<std::vector<float>> logits;
+  std::vector<size_t> batch_sizes;
+};
+
+classify::BatchCallback collect(Collected& out) {
+  return [&out](const std::vector<classify::Row>& rows) {
+    out.batch_sizes.push_back(rows.size());
+    for (const classify::Row& row : rows) {
+      out.numbers.push_back(row.line->number);
+      if (row.error) {
+        EXPECT_EQ(row.prediction, nullptr);
+        out.texts.push_back("error: " + *row.error);
+        out.logits.emplace_back();
+      } else {
+        out.texts.push_back(row.line->text);
+        out.logits.push_back(row.prediction->logits);
+      }
+    }
+  };
+}
+
+TEST_F(ClassifyLines, RowsComeBackInInputOrderBatchByBatchWithTheSessionsPredictions) {
+  const std::vector<std::string> lines = {"the good movie", "bad", "", "a a a a a a a a", "movie", "the"};
+  LineReader reader({write_lines("in.txt", lines)});
+  Session session(model_);
+  Collected got;
+  const classify::Summary summary = classify::classify_lines(session, reader, {4, 0, false}, collect(got));
+  EXPECT_EQ(got.texts, lines);
+  EXPECT_EQ(got.numbers, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(got.batch_sizes, (std::vector<size_t>{4, 2}));
+  EXPECT_EQ(summary.lines, 6);
+  EXPECT_EQ(summary.empty, 1);
+  EXPECT_EQ(summary.truncated, 1);  // eight words > max_len 6
+  EXPECT_EQ(summary.skipped, 0);
+  EXPECT_EQ(summary.max_len, 6);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const Encoding alone = model_->tokenizer().encode(lines[i], 6);
+    const std::vector<float> expected = session.run({alone}).front().logits;
+    ASSERT_EQ(got.logits[i].size(), expected.size());
+    for (size_t k = 0; k < expected.size(); ++k) EXPECT_NEAR(got.logits[i][k], expected[k], 1e-4f) << i;
+  }
+}
+
+TEST_F(ClassifyLines, ABadRowStopsTheRunAfterTheRowsBeforeIt) {
+  const std::string path = write_lines("bad.txt", {"good", "bad", "the \xff movie", "movie"});
+  LineReader reader({path});
+  Session session(model_);
+  Collected got;
+  try {
+    classify::classify_lines(session, reader, {8, 0, false}, collect(got));
+    FAIL() << "the invalid UTF-8 line did not stop the run";
+  } catch (const classify::Stopped& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(path + ":3: invalid UTF-8", 0), 0u) << e.what();
+  }
+  EXPECT_EQ(got.texts, (std::vector<std::string>{"good", "bad"}));  // its batch's lines before it
+}
+
+TEST_F(ClassifyLines, SkipBadRowsGivesAnErrorRowAndGoesOn) {
+  const std::string path = write_lines("skip.txt", {"good", "the \xff movie", "movie"});
+  LineReader reader({path});
+  Session session(model_);
+  Collected got;
+  const classify::Summary summary = classify::classify_lines(session, reader, {2, 0, true}, collect(got));
+  ASSERT_EQ(got.texts.size(), 3u);
+  EXPECT_EQ(got.texts[0], "good");
+  EXPECT_EQ(got.texts[1].rfind("error: " + path + ":2: invalid UTF-8", 0), 0u) << got.texts[1];
+  EXPECT_EQ(got.texts[2], "movie");
+  EXPECT_EQ(summary.skipped, 1);
+  EXPECT_EQ(summary.lines, 3);
+}
+
+TEST_F(ClassifyLines, RejectsABatchSizeBelowOneAndABadMaxLen) {
+  LineReader reader({write_lines("one.txt", {"good"})});
+  Session session(model_);
+  EXPECT_THROW(classify::classify_lines(session, reader, {0, 0, false}, {}), Error);
+  EXPECT_THROW(classify::classify_lines(session, reader, {1, 1, false}, {}), Error);  // below [CLS] [SEP]
+}
+
+}  // namespace
+}  // namespace fcabert
