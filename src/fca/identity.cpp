@@ -4,7 +4,7 @@
 #include <string>
 
 #include "fcabert/error.h"
-#include "fcabert/fca.h"
+#include "fca/reduction.h"
 
 namespace fcabert::fca {
 

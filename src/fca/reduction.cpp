@@ -7,7 +7,7 @@
 #include <string>
 
 #include "fcabert/error.h"
-#include "fcabert/fca.h"
+#include "fca/reduction.h"
 
 namespace fcabert::fca {
 namespace {

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fcabert/error.h"
-#include "fcabert/fca.h"
+#include "fca/reduction.h"
 #include "fcabert/flops.h"
 
 namespace fcabert {

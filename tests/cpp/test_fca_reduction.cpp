@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fcabert/error.h"
-#include "fcabert/fca.h"
+#include "fca/reduction.h"
 
 namespace fcabert::fca {
 namespace {

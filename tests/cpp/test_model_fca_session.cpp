@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "fca/reduction.h"
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
 #include "fcabert/model_file.h"
