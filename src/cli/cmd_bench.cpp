@@ -297,9 +297,8 @@ json run_gemm(const BenchOptions& options) {
   if (options.quick) shapes = {{256, 256, 512}};
   json rows = json::array();
   json peak = json::object();
-  for (const auto precision :
-       {kernels::MatmulPrecision::kFp32, kernels::MatmulPrecision::kBf16, kernels::MatmulPrecision::kInt8}) {
-    const char* name = kernels::to_string(precision);
+  for (const auto precision : {Precision::kFp32, Precision::kBf16, Precision::kInt8}) {
+    const char* name = precision_name(precision);
     double best = 0;
     for (const Shape& s : shapes) {
       for (const bool runtime_rows : {false, true}) {

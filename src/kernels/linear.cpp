@@ -15,31 +15,29 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-dt input_type(MatmulPrecision precision) {
+dt input_type(Precision precision) {
   switch (precision) {
-    case MatmulPrecision::kBf16:
+    case Precision::kBf16:
       return dt::bf16;
-    case MatmulPrecision::kInt8:
+    case Precision::kInt8:
       return dt::u8;
-    case MatmulPrecision::kFp32:
+    case Precision::kFp32:
       break;
   }
   return dt::f32;
 }
 
-dt weight_type(MatmulPrecision precision) {
-  return precision == MatmulPrecision::kInt8 ? dt::s8 : input_type(precision);
-}
+dt weight_type(Precision precision) { return precision == Precision::kInt8 ? dt::s8 : input_type(precision); }
 
 // The index of the post-op that adds the bias after the int8 output scale (see make_attr).
 int bias_post_op(Epilogue epilogue) { return epilogue == Epilogue::kAccumulate ? 1 : 0; }
 
-dnnl::primitive_attr make_attr(Epilogue epilogue, MatmulPrecision precision, int64_t out) {
+dnnl::primitive_attr make_attr(Epilogue epilogue, Precision precision, int64_t out) {
   dnnl::post_ops ops;
   dnnl::primitive_attr attr;
   // oneDNN's fast int8 GEMM takes `sum` only as the first post-op.
   if (epilogue == Epilogue::kAccumulate) ops.append_sum(1.f);
-  if (precision == MatmulPrecision::kInt8) {
+  if (precision == Precision::kInt8) {
     // The per-call scale (input scale x per-feature weight scale) is known only at run time.
     attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
     attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
@@ -56,23 +54,22 @@ dnnl::primitive_attr make_attr(Epilogue epilogue, MatmulPrecision precision, int
 }
 
 dnnl::matmul::primitive_desc make_primitive_desc(const dnnl::engine& engine, int64_t in, int64_t out,
-                                                 Epilogue epilogue, MatmulPrecision precision) {
+                                                 Epilogue epilogue, Precision precision) {
   const dnnl::memory::dim rows = DNNL_RUNTIME_DIM_VAL;
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   // `any` lets oneDNN pick the weight layout it runs fastest with; we reorder once at load.
   const dnnl::memory::desc weights({in, out}, weight_type(precision), tag::any);
   // int8 adds the bias as a post-op instead (make_attr).
-  const dnnl::memory::desc bias = precision == MatmulPrecision::kInt8
-                                      ? dnnl::memory::desc()
-                                      : dnnl::memory::desc({1, out}, dt::f32, tag::ab);
+  const dnnl::memory::desc bias =
+      precision == Precision::kInt8 ? dnnl::memory::desc() : dnnl::memory::desc({1, out}, dt::f32, tag::ab);
   const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
   try {
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
                                         make_attr(epilogue, precision, out), engine);
   } catch (const dnnl::error& e) {
-    throw Error(std::string("oneDNN has no ") + to_string(precision) + " matmul for " + std::to_string(in) +
-                " -> " + std::to_string(out) + " features: " + e.what() +
-                (precision != MatmulPrecision::kFp32 ? " (use --precision fp32 on this CPU)" : ""));
+    throw Error(std::string("oneDNN has no ") + precision_name(precision) + " matmul for " +
+                std::to_string(in) + " -> " + std::to_string(out) + " features: " + e.what() +
+                (precision != Precision::kFp32 ? " (use --precision fp32 on this CPU)" : ""));
   }
 }
 
@@ -165,25 +162,13 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_slice
 
 }  // namespace
 
-const char* to_string(MatmulPrecision precision) {
+size_t converted_input_bytes(Precision precision) {
   switch (precision) {
-    case MatmulPrecision::kBf16:
-      return "bf16";
-    case MatmulPrecision::kInt8:
-      return "int8";
-    case MatmulPrecision::kFp32:
-      break;
-  }
-  return "fp32";
-}
-
-size_t converted_input_bytes(MatmulPrecision precision) {
-  switch (precision) {
-    case MatmulPrecision::kBf16:
+    case Precision::kBf16:
       return sizeof(uint16_t);
-    case MatmulPrecision::kInt8:
+    case Precision::kInt8:
       return sizeof(uint8_t);
-    case MatmulPrecision::kFp32:
+    case Precision::kFp32:
       break;
   }
   return 0;
@@ -232,7 +217,7 @@ void to_bf16(const float* x, int64_t count, uint16_t* out) {
 }
 
 Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
-               int64_t out_features, Epilogue epilogue, MatmulPrecision precision)
+               int64_t out_features, Epilogue epilogue, Precision precision)
     : in_features_(in_features),
       out_features_(out_features),
       epilogue_(epilogue),
@@ -244,7 +229,7 @@ Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bia
   // W is [out, in] row-major, i.e. the [in, out] matrix the matmul wants with dims swapped
   // in memory: format tag `ba`.
   const dnnl::memory::desc user_bias({1, out_features}, dt::f32, tag::ab);
-  if (precision == MatmulPrecision::kInt8) {
+  if (precision == Precision::kInt8) {
     const std::vector<int8_t> quantized =
         quantize_weight_rows(weight, in_features, out_features, weight_scales_);
     const dnnl::memory::desc user_weights({in_features, out_features}, dt::s8, tag::ba);
@@ -262,12 +247,12 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
   if (rows == 0) return;
   const void* source = x;
   QuantizedU8 quantized;
-  if (precision_ != MatmulPrecision::kFp32) {
+  if (precision_ != Precision::kFp32) {
     if (buffers.input == nullptr) {
-      throw Error(std::string(to_string(precision_)) +
+      throw Error(std::string(precision_name(precision_)) +
                   " Linear::forward needs a buffer for the converted input");
     }
-    if (precision_ == MatmulPrecision::kBf16) {
+    if (precision_ == Precision::kBf16) {
       to_bf16(x, rows * in_features_, static_cast<uint16_t*>(buffers.input));
     } else {
       if (buffers.output_scales == nullptr)
@@ -289,7 +274,7 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
       {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
   int count = 3;
   dnnl::memory scales, zero_point;
-  if (precision_ == MatmulPrecision::kInt8) {
+  if (precision_ == Precision::kInt8) {
     scales = dnnl::memory({{out_features_}, dt::f32, tag::a}, engine_, buffers.output_scales);
     zero_point = dnnl::memory({{1}, dt::s32, tag::a}, engine_, &quantized.zero_point);
     args[count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(bias_post_op(epilogue_)) | DNNL_ARG_SRC_1, bias_.get()};

@@ -7,6 +7,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "fcabert/precision.h"
+
 namespace fcabert::kernels {
 
 // What the primitive does after x W^T + b, fused so the output is written once.
@@ -16,22 +18,17 @@ enum class Epilogue {
   kAccumulate,  // y = y + x W^T + b                  (a residual already in y)
 };
 
-// The arithmetic of the product. Inputs and outputs are fp32 either way; the bias and the
-// epilogue are always fp32.
-enum class MatmulPrecision {
-  kFp32,  // fp32 x fp32
-  kBf16,  // x rounded to bf16 (into a caller buffer) x W stored as bf16, fp32 accumulation
-  // Dynamic quantization: W as s8 with one scale per output feature (symmetric, once at
-  // load); x as u8 with one scale and zero point per call (asymmetric over the whole input,
-  // into a caller buffer); s32 accumulation, scaled back to fp32 before bias and epilogue.
-  kInt8,
-};
-
-// "fp32", "bf16" or "int8".
-const char* to_string(MatmulPrecision precision);
+// The arithmetic of the product (fcabert::Precision). Inputs and outputs are fp32 either
+// way; the bias and the epilogue are always fp32.
+// - kFp32: fp32 x fp32.
+// - kBf16: x rounded to bf16 (into a caller buffer) x W stored as bf16, fp32 accumulation.
+// - kInt8: dynamic quantization. W as s8 with one scale per output feature (symmetric, once
+//   at load); x as u8 with one scale and zero point per call (asymmetric over the whole
+//   input, into a caller buffer); s32 accumulation, scaled back to fp32 before bias and
+//   epilogue.
 
 // Bytes per input element a Linear of `precision` converts x into (0 for fp32: no copy).
-size_t converted_input_bytes(MatmulPrecision precision);
+size_t converted_input_bytes(Precision precision);
 
 // The per-call buffers of a lower-precision Linear::forward, owned by the caller (a
 // Session), so that the Linear itself stays immutable and shareable across threads.
@@ -69,8 +66,7 @@ class Linear {
   // (with kBf16, the weights are rounded to bf16 by that same reorder).
   // Throws fcabert::Error if oneDNN has no implementation for the shapes.
   Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
-         int64_t out_features, Epilogue epilogue = Epilogue::kNone,
-         MatmulPrecision precision = MatmulPrecision::kFp32);
+         int64_t out_features, Epilogue epilogue = Epilogue::kNone, Precision precision = Precision::kFp32);
 
   // y[rows, out] from x[rows, in]; both row-major and contiguous, not overlapping.
   // `stream` must belong to the engine given to the constructor (oneDNN refuses others).
@@ -84,7 +80,7 @@ class Linear {
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
   Epilogue epilogue() const { return epilogue_; }
-  MatmulPrecision precision() const { return precision_; }
+  Precision precision() const { return precision_; }
   size_t scratchpad_bytes() const { return scratchpad_desc_.get_size(); }
   // Bytes of the weights as stored for the primitive (bf16: half of fp32; int8: a quarter,
   // plus whatever compensation oneDNN keeps with them).
@@ -96,7 +92,7 @@ class Linear {
   int64_t in_features_;
   int64_t out_features_;
   Epilogue epilogue_;
-  MatmulPrecision precision_;
+  Precision precision_;
   dnnl::engine engine_;
   dnnl::matmul::primitive_desc primitive_desc_;
   dnnl::matmul primitive_;

@@ -50,8 +50,8 @@ double median_call_ms(Call&& call, double min_seconds, int64_t& calls, double& c
 
 }  // namespace
 
-MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, MatmulPrecision precision,
-                                   bool runtime_rows, double min_seconds) {
+MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision precision, bool runtime_rows,
+                                   double min_seconds) {
   MatmulBenchResult result;
   result.m = m, result.k = k, result.n = n, result.runtime_rows = runtime_rows;
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -73,10 +73,10 @@ MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, MatmulPrecis
                        min_seconds, result.calls, cpu_seconds);
   } else {
     // int8's best case: u8 x s8 with no scales or zero point.
-    const dt src_type = precision == MatmulPrecision::kBf16   ? dt::bf16
-                        : precision == MatmulPrecision::kInt8 ? dt::u8
-                                                              : dt::f32;
-    const dt wei_type = precision == MatmulPrecision::kInt8 ? dt::s8 : src_type;
+    const dt src_type = precision == Precision::kBf16   ? dt::bf16
+                        : precision == Precision::kInt8 ? dt::u8
+                                                        : dt::f32;
+    const dt wei_type = precision == Precision::kInt8 ? dt::s8 : src_type;
     const dnnl::memory::desc src_desc({m, k}, src_type, tag::ab), wei_any({k, n}, wei_type, tag::any),
         bias_desc({1, n}, dt::f32, tag::ab), dst_desc({m, n}, dt::f32, tag::ab);
     dnnl::matmul::primitive_desc pd;

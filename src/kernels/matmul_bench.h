@@ -26,7 +26,7 @@ struct MatmulBenchResult {
 // otherwise a primitive created for exactly these shapes (oneDNN's best case: plain
 // fp32/bf16/u8 input, weights in the layout it picks, no int8 scales). Calls repeat until `min_seconds` have
 // passed (at least 5).
-MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, MatmulPrecision precision,
-                                   bool runtime_rows, double min_seconds);
+MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision precision, bool runtime_rows,
+                                   double min_seconds);
 
 }  // namespace fcabert::kernels

@@ -37,7 +37,7 @@ void require(bool ok, const std::string& message) {
 }
 
 std::vector<EncoderLayer> bind_layers(const dnnl::engine& engine, const WeightSource& weights,
-                                      const BertConfig& config, kernels::MatmulPrecision precision) {
+                                      const BertConfig& config, Precision precision) {
   const LayerPrecisions precisions = LayerPrecisions::for_model(precision);
   std::vector<EncoderLayer> layers;
   layers.reserve(static_cast<size_t>(config.num_layers));
@@ -74,7 +74,7 @@ void check_supported(const BertConfig& config, const HeadConfig& head) {
 }
 
 BertClassifier::BertClassifier(const BertConfig& config, const HeadConfig& head, const WeightSource& weights,
-                               int threads, kernels::MatmulPrecision precision)
+                               int threads, Precision precision)
     : config_(checked(config, head, threads)),
       head_(head),
       threads_(threads),

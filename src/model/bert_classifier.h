@@ -35,7 +35,7 @@ class BertClassifier {
   // every tensor. `threads` is the OpenMP / oneDNN thread count of every forward pass;
   // `precision` that of the encoder layers' GEMMs (the pooler and classifier stay fp32).
   BertClassifier(const BertConfig& config, const HeadConfig& head, const WeightSource& weights, int threads,
-                 kernels::MatmulPrecision precision = kernels::MatmulPrecision::kFp32);
+                 Precision precision = Precision::kFp32);
 
   // Packs, runs and returns one Prediction per encoding (in order), with its FCA trace.
   // Throws fcabert::Error for invalid input (see pack_batch) or a schedule that does not fit
@@ -54,7 +54,7 @@ class BertClassifier {
   const BertConfig& config() const { return config_; }
   const HeadConfig& head() const { return head_; }
   int threads() const { return threads_; }
-  kernels::MatmulPrecision precision() const { return precision_; }
+  Precision precision() const { return precision_; }
 
  private:
   void prepare(Workspace& ws, bool fca) const;  // thread count and buffer sizes for ws.batch
@@ -69,7 +69,7 @@ class BertClassifier {
   BertConfig config_;
   HeadConfig head_;
   int threads_;
-  kernels::MatmulPrecision precision_;
+  Precision precision_;
   dnnl::engine engine_;
   Embeddings embeddings_;
   std::vector<EncoderLayer> layers_;

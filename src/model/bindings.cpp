@@ -25,7 +25,7 @@ namespace {
 kernels::Linear checked(kernels::Linear linear, const std::string& name) {
   if (std::strncmp(linear.implementation(), "ref", 3) == 0) {
     spdlog::warn("{}: oneDNN runs this {} matmul with its slow reference implementation ({})", name,
-                 kernels::to_string(linear.precision()), linear.implementation());
+                 precision_name(linear.precision()), linear.implementation());
   }
   return linear;
 }
@@ -34,7 +34,7 @@ kernels::Linear checked(kernels::Linear linear, const std::string& name) {
 
 kernels::Linear bind_linear(const dnnl::engine& engine, const WeightSource& weights,
                             const std::string& prefix, int64_t in, int64_t out, kernels::Epilogue epilogue,
-                            kernels::MatmulPrecision precision) {
+                            Precision precision) {
   const std::vector<float> weight = weights.read(prefix + "weight", {out, in});
   const std::vector<float> bias = weights.read(prefix + "bias", {out});
   return checked(kernels::Linear(engine, weight.data(), bias.data(), in, out, epilogue, precision), prefix);
@@ -42,7 +42,7 @@ kernels::Linear bind_linear(const dnnl::engine& engine, const WeightSource& weig
 
 kernels::Linear bind_stacked_linear(const dnnl::engine& engine, const WeightSource& weights,
                                     const std::vector<std::string>& prefixes, int64_t in, int64_t out_each,
-                                    kernels::MatmulPrecision precision) {
+                                    Precision precision) {
   // Rows of an [out, in] weight are output features, so stacking row blocks stacks outputs.
   std::vector<float> weight, bias;
   weight.reserve(prefixes.size() * out_each * in);

@@ -27,12 +27,12 @@ LayerNormWeights bind_layer_norm(const WeightSource& weights, const std::string&
 kernels::Linear bind_linear(const dnnl::engine& engine, const WeightSource& weights,
                             const std::string& prefix, int64_t in, int64_t out,
                             kernels::Epilogue epilogue = kernels::Epilogue::kNone,
-                            kernels::MatmulPrecision precision = kernels::MatmulPrecision::kFp32);
+                            Precision precision = Precision::kFp32);
 
 // Several nn.Linear layers over the same input, stacked into one [sum(out), in] GEMM (the
 // query, key and value projections become one matmul over the hidden states).
 kernels::Linear bind_stacked_linear(const dnnl::engine& engine, const WeightSource& weights,
                                     const std::vector<std::string>& prefixes, int64_t in, int64_t out_each,
-                                    kernels::MatmulPrecision precision = kernels::MatmulPrecision::kFp32);
+                                    Precision precision = Precision::kFp32);
 
 }  // namespace fcabert::model

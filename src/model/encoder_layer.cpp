@@ -6,9 +6,8 @@
 namespace fcabert::model {
 
 using kernels::Epilogue;
-using kernels::MatmulPrecision;
 
-LayerPrecisions LayerPrecisions::for_model(MatmulPrecision precision) {
+LayerPrecisions LayerPrecisions::for_model(Precision precision) {
   LayerPrecisions p{precision, precision, precision, precision};
   // int8 quantizes each GEMM input with one scale per call, so a few large values anywhere
   // in the batch coarsen the steps for every token. The FFN down-projection's input (the
@@ -16,12 +15,12 @@ LayerPrecisions LayerPrecisions::for_model(MatmulPrecision precision) {
   // EMNLP 2021); it is also the costliest input to quantize. Measured on 2,000 SST-2 train
   // sentences against fp32 (docs/PERF.md): label agreement 98.95% with all four GEMMs in
   // int8, 99.35% with this one in fp32 (next best: the up-projection, 99.30%).
-  if (precision == MatmulPrecision::kInt8) p.output = MatmulPrecision::kFp32;
+  if (precision == Precision::kInt8) p.output = Precision::kFp32;
   return p;
 }
 
 int64_t LayerPrecisions::widest_converted_input(const BertConfig& config) const {
-  const auto converts = [](MatmulPrecision p) { return p != MatmulPrecision::kFp32; };
+  const auto converts = [](Precision p) { return p != Precision::kFp32; };
   int64_t widest = 0;
   // Q|K|V, the attention output and the up-projection read d features; the down-projection f.
   if (converts(qkv) || converts(attention_output) || converts(intermediate)) widest = config.hidden_size;

@@ -20,14 +20,14 @@ namespace fcabert::model {
 
 // The arithmetic of each of a layer's four GEMMs.
 struct LayerPrecisions {
-  kernels::MatmulPrecision qkv = kernels::MatmulPrecision::kFp32;
-  kernels::MatmulPrecision attention_output = kernels::MatmulPrecision::kFp32;
-  kernels::MatmulPrecision intermediate = kernels::MatmulPrecision::kFp32;
-  kernels::MatmulPrecision output = kernels::MatmulPrecision::kFp32;
+  Precision qkv = Precision::kFp32;
+  Precision attention_output = Precision::kFp32;
+  Precision intermediate = Precision::kFp32;
+  Precision output = Precision::kFp32;
 
   // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 keeps
   // the FFN down-projection (`output`) in fp32 (see the definition for why).
-  static LayerPrecisions for_model(kernels::MatmulPrecision precision);
+  static LayerPrecisions for_model(Precision precision);
 
   // The widest input (in features) among the GEMMs that convert their input (bf16 or int8;
   // 0 if all are fp32): what the Session's conversion buffer must hold per row.

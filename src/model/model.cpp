@@ -21,31 +21,6 @@ std::string backend_version() {
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
          std::to_string(v->patch);
 }
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kFp32;
-  if (name == "bf16") return Precision::kBf16;
-  if (name == "int8") return Precision::kInt8;
-  throw Error("unknown precision \"" + name + "\": use fp32, bf16 or int8");
-}
-
-namespace {
-
-kernels::MatmulPrecision matmul_precision(Precision precision) {
-  switch (precision) {
-    case Precision::kBf16:
-      return kernels::MatmulPrecision::kBf16;
-    case Precision::kInt8:
-      return kernels::MatmulPrecision::kInt8;
-    case Precision::kFp32:
-      break;
-  }
-  return kernels::MatmulPrecision::kFp32;
-}
-
-}  // namespace
-
-const char* precision_name(Precision precision) { return kernels::to_string(matmul_precision(precision)); }
-
 Model::Model(std::unique_ptr<const Internals> internals) : internals_(std::move(internals)) {}
 Model::~Model() = default;
 
@@ -69,9 +44,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     throw Error(path + ": " + e.what());
   }
   Tokenizer tokenizer(info.tokenizer);
-  auto network =
-      std::make_unique<const model::BertClassifier>(info.bert, info.head, model::ModelFileWeights(file),
-                                                    options.threads, matmul_precision(options.precision));
+  auto network = std::make_unique<const model::BertClassifier>(
+      info.bert, info.head, model::ModelFileWeights(file), options.threads, options.precision);
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -40,7 +40,7 @@ size_t FcaScratch::reserved_bytes() const {
 Workspace::Workspace(const dnnl::engine& engine, const WorkspaceSpec& spec) : stream(engine), spec_(spec) {
   // Fixed by the model, so sized once here.
   dnnl_scratchpad_.reserve(spec.dnnl_scratchpad_bytes);
-  if (spec.matmul_precision == kernels::MatmulPrecision::kInt8) {
+  if (spec.matmul_precision == Precision::kInt8) {
     matmul_output_scales_.reserve(static_cast<size_t>(std::max(3 * spec.hidden, spec.intermediate)));
   }
 }

@@ -7,7 +7,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
-#include "fcabert/fca.h"
+#include "fca/reduction.h"
 #include "kernels/attention.h"
 #include "kernels/grow_buffer.h"
 #include "kernels/linear.h"
@@ -25,7 +25,7 @@ struct WorkspaceSpec {
   int threads = 1;
   size_t dnnl_scratchpad_bytes = 0;  // the largest any of the model's primitives asks for
   // The encoder GEMMs' arithmetic: bf16 and int8 convert each GEMM input (matmul_buffers).
-  kernels::MatmulPrecision matmul_precision = kernels::MatmulPrecision::kFp32;
+  Precision matmul_precision = Precision::kFp32;
   // Features per row of the widest GEMM input that is converted (LayerPrecisions).
   int64_t converted_input_width = 0;
 };

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "fcabert/error.h"
 #include "fca/reduction.h"
+#include "fcabert/error.h"
 #include "fcabert/flops.h"
 
 namespace fcabert {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "fcabert/error.h"
 #include "fca/reduction.h"
+#include "fcabert/error.h"
 
 namespace fcabert::fca {
 namespace {

@@ -1,4 +1,4 @@
-// The bf16 matmul path (MatmulPrecision::kBf16) against a naive double-precision GEMM.
+// The bf16 matmul path (Precision::kBf16) against a naive double-precision GEMM.
 //
 // Tolerances (K = in_features, S = bias + sum_k |x_k w_k| (+ |residual|)):
 // - against the double GEMM of the bf16-rounded x and W (what the primitive multiplies):
@@ -68,8 +68,8 @@ TEST_P(Bf16LinearShapes, MatchesDoubleGemmForEveryEpilogue) {
   std::vector<float> weight_rounded(weight.size());
   for (size_t i = 0; i < weight.size(); ++i) weight_rounded[i] = round_bf16(weight[i]);
   for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate}) {
-    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, MatmulPrecision::kBf16);
-    EXPECT_EQ(linear.precision(), MatmulPrecision::kBf16);
+    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, Precision::kBf16);
+    EXPECT_EQ(linear.precision(), Precision::kBf16);
     EXPECT_EQ(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);
     std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
     for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
@@ -117,7 +117,7 @@ TEST(Bf16Linear, NeedsAConversionBuffer) {
   const dnnl::engine& engine = cpu_engine();
   dnnl::stream stream(engine);
   const std::vector<float> w = random_values(16, 1), b = random_values(4, 2), x = random_values(4, 3);
-  const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, MatmulPrecision::kBf16);
+  const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, Precision::kBf16);
   std::vector<float> y(4);
   std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
   EXPECT_ANY_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data()));

@@ -1,4 +1,4 @@
-// The int8 matmul path (MatmulPrecision::kInt8, dynamic quantization) against double
+// The int8 matmul path (Precision::kInt8, dynamic quantization) against double
 // references.
 //
 // Two references per output, K = in_features:
@@ -121,8 +121,8 @@ TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
   const std::vector<float> weight = random_values(in * out, 21, 1.f / std::sqrt(static_cast<float>(in)));
   const std::vector<float> bias = random_values(out, 22);
   for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate}) {
-    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, MatmulPrecision::kInt8);
-    EXPECT_EQ(linear.precision(), MatmulPrecision::kInt8);
+    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, Precision::kInt8);
+    EXPECT_EQ(linear.precision(), Precision::kInt8);
     EXPECT_LT(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);  // s8, plus any compensation
     std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
     for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
@@ -166,7 +166,7 @@ TEST(Int8Linear, AZeroWeightRowGivesTheBias) {
   std::vector<float> w = random_values(3 * 8, 1);
   std::fill(w.begin() + 8, w.begin() + 16, 0.f);  // output feature 1 has no weights
   const std::vector<float> b = {0.5f, -0.25f, 2.f}, x = random_values(8, 3);
-  const Linear linear(engine, w.data(), b.data(), 8, 3, Epilogue::kNone, MatmulPrecision::kInt8);
+  const Linear linear(engine, w.data(), b.data(), 8, 3, Epilogue::kNone, Precision::kInt8);
   std::vector<float> y(3), scales(3);
   std::vector<uint8_t> x_u8(8);
   std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
@@ -178,7 +178,7 @@ TEST(Int8Linear, NeedsItsBuffers) {
   const dnnl::engine& engine = cpu_engine();
   dnnl::stream stream(engine);
   const std::vector<float> w = random_values(16, 1), b = random_values(4, 2), x = random_values(4, 3);
-  const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, MatmulPrecision::kInt8);
+  const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, Precision::kInt8);
   std::vector<float> y(4), scales(4);
   std::vector<uint8_t> x_u8(4);
   std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());

@@ -249,13 +249,12 @@ TEST(BertClassifierLoad, RefusesWhatItCannotRun) {
 }
 
 TEST(LayerPrecisions, Int8KeepsTheFeedForwardDownProjectionInFp32) {
-  using kernels::MatmulPrecision;
-  const LayerPrecisions int8 = LayerPrecisions::for_model(MatmulPrecision::kInt8);
-  EXPECT_EQ(int8.qkv, MatmulPrecision::kInt8);
-  EXPECT_EQ(int8.attention_output, MatmulPrecision::kInt8);
-  EXPECT_EQ(int8.intermediate, MatmulPrecision::kInt8);
-  EXPECT_EQ(int8.output, MatmulPrecision::kFp32);
-  for (MatmulPrecision uniform : {MatmulPrecision::kFp32, MatmulPrecision::kBf16}) {
+  const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8);
+  EXPECT_EQ(int8.qkv, Precision::kInt8);
+  EXPECT_EQ(int8.attention_output, Precision::kInt8);
+  EXPECT_EQ(int8.intermediate, Precision::kInt8);
+  EXPECT_EQ(int8.output, Precision::kFp32);
+  for (Precision uniform : {Precision::kFp32, Precision::kBf16}) {
     const LayerPrecisions p = LayerPrecisions::for_model(uniform);
     EXPECT_EQ(p.qkv, uniform);
     EXPECT_EQ(p.attention_output, uniform);
@@ -268,8 +267,8 @@ TEST(LayerPrecisions, Int8KeepsTheFeedForwardDownProjectionInFp32) {
   config.hidden_size = 8;
   config.intermediate_size = 32;
   EXPECT_EQ(int8.widest_converted_input(config), 8);
-  EXPECT_EQ(LayerPrecisions::for_model(MatmulPrecision::kBf16).widest_converted_input(config), 32);
-  EXPECT_EQ(LayerPrecisions::for_model(MatmulPrecision::kFp32).widest_converted_input(config), 0);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16).widest_converted_input(config), 32);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32).widest_converted_input(config), 0);
 }
 
 }  // namespace
