@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/output_file.h"
 #include "cli/schedule_options.h"
 #include "fcabert/calibrate.h"
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
 #include "fcabert/fca.h"
+#include "io/output_file.h"
 
 namespace fcabert::cli {
 namespace {
