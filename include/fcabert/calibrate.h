@@ -139,8 +139,9 @@ Data load_data(const Model& model, const std::string& data, const DataOptions& o
 
 // Writes a copy of the model file `input` with `schedule` in its metadata and `note` (a JSON
 // object text) stored under "calibration" in its provenance. Tensors are copied unchanged
-// (same dtypes and values). Written to a temporary file in the same folder and renamed;
-// refuses to replace an existing `output` unless `force`. Throws fcabert::Error.
+// (same dtypes and values). Written to a temporary file in the same folder (".NAME.tmp-PID",
+// removed on an error), read back and renamed; refuses to replace an existing `output`
+// unless `force`. Throws fcabert::Error.
 void write_model_with_schedule(const std::string& input, const std::string& output,
                                const FcaSchedule& schedule, const std::string& note, bool force);
 

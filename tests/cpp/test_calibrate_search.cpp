@@ -305,7 +305,7 @@ TEST_F(Calibrate, WritesACopyWithTheSchedule) {
       Error);
   EXPECT_FALSE(fs::exists(dir_ / "bad.fcab"));
   for (const auto& entry : fs::directory_iterator(dir_))
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
 }
 
 TEST_F(Calibrate, ReadsPlainTextAndGlueFolders) {
