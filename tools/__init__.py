@@ -9,6 +9,7 @@ way, with no edits of the import path anywhere. Every tool is also a command, ru
   .venv/bin/python -m tools.convert --help
 
 Modules:
+  atomic_write         files written through a temporary and a rename (complete or absent)
   fcabert_model        the model file format: tensor spec, writer, reader (numpy only)
   fca_schedule         FCA schedules: keep counts, parsing and validation of keep ratios
   glue_data            GLUE .tsv reading

@@ -10,16 +10,17 @@ This module mirrors the C++ reader/writer (src/format/) and is shared by the too
   expected_tensors(config, num_outputs)  the one spec of tensor names and shapes
   write_model_file(path, metadata, tensors)
   read_model_file(path) -> (metadata, {name: float32 array})
-Only numpy is needed.
+Only numpy is needed (besides tools/atomic_write.py, which is standard library only).
 """
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
+
+from tools.atomic_write import atomic_output
 
 FORMAT_NAME = "fcabert"
 FORMAT_VERSION = "1"
@@ -131,7 +132,7 @@ def header_bytes(metadata: dict, entries) -> bytes:
 
 
 def write_model_file(path, metadata: dict, tensors) -> int:
-    """Writes a model file atomically (temp file + rename); returns its size in bytes.
+    """Writes a model file atomically (tools/atomic_write.py); returns its size in bytes.
 
     metadata: {"config", "tokenizer", "head", "fca", "provenance"} as dicts (or JSON text);
     tensors: iterable of (name, float32 array, dtype "F32" | "BF16"). No checks against the
@@ -146,17 +147,11 @@ def write_model_file(path, metadata: dict, tensors) -> int:
     entries = _storage_order(entries)
     header = header_bytes(metadata, entries)
     path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "wb") as out:
-            out.write(struct.pack("<Q", len(header)))
-            out.write(header)
-            for _, array, dtype in entries:
-                out.write(_encode(array, dtype))
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
+    with atomic_output(path) as out:
+        out.write(struct.pack("<Q", len(header)))
+        out.write(header)
+        for _, array, dtype in entries:
+            out.write(_encode(array, dtype))
     return path.stat().st_size
 
 

@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from tools.atomic_write import write_text_atomically
+
 REPO = Path(__file__).resolve().parents[1]
 HAND_SCHEDULE = "0.65,0.45,0.35,0.3,0.25,0.2"
 
@@ -515,13 +517,6 @@ def render_svg(task: str, points, metric_name: str, subtitle: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temp.write_text(text)
-    os.replace(temp, path)
-
-
 # ---------------------------------------------------------------------------------------------
 # the markdown report
 
@@ -622,7 +617,8 @@ def main(argv=None) -> int:
             all_missing += missing
             svg = Path(args.svg_dir) / f"tradeoff_{task}.svg"
             subtitle = f"{len(points)} points; fcabert eval on GLUE dev; generated {dt.date.today().isoformat()}"
-            write_atomically(svg, render_svg(task, points, TASKS[task]["metric"].split(" (")[0], subtitle))
+            plot = render_svg(task, points, TASKS[task]["metric"].split(" (")[0], subtitle)
+            write_text_atomically(svg, plot, parents=True)
             out_dir = Path(args.out).resolve().parent
             try:
                 svg_link = os.path.relpath(svg.resolve(), out_dir)
@@ -630,11 +626,12 @@ def main(argv=None) -> int:
                 svg_link = str(svg)
             md += task_markdown(task, points, missing, svg_link, args)
             json_out = Path(args.workdir) / f"tradeoff_{task}.json"
-            write_atomically(json_out, json.dumps({"task": task, "points": points, "missing": missing}, indent=2))
+            summary = json.dumps({"task": task, "points": points, "missing": missing}, indent=2)
+            write_text_atomically(json_out, summary, parents=True)
             log(f"{task}: {len(points)} points, {len(missing)} missing; wrote {shown(svg)}")
         md += [f"Run: {runner.evals} evaluations and {runner.calibrations} calibrations run, {runner.cached} "
                f"cached, {time.monotonic() - started:.0f} s.", ""]
-        write_atomically(Path(args.out), "\n".join(md))
+        write_text_atomically(Path(args.out), "\n".join(md), parents=True)
         log(f"wrote {shown(args.out)}")
         if all_missing:
             log(f"{len(all_missing)} missing item(s), listed in {shown(args.out)}:")

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import shlex
 import shutil
@@ -58,6 +57,7 @@ from pathlib import Path
 from tools import convert
 from tools import fca_reference as fr
 from tools import train_classifier as tc
+from tools.atomic_write import atomic_output, write_text_atomically
 from tools.glue_data import TASKS, read_glue_tsv
 
 PROG = "train_fca.py"
@@ -320,9 +320,8 @@ def identity_of(args, mode: str, extra: dict) -> dict:
 
 def save_state(path: Path, state: dict):
     import torch
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as out:
+        torch.save(state, out)
 
 
 def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, lam: float = 0.0,
@@ -615,10 +614,8 @@ def cmd_heldout(args) -> dict:
     header = lines[:1] if TASKS[args.task].has_header else []
     body = lines[len(header):]
     out = Path(args.output)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in header + [body[i] for i in sorted(data.heldout_rows)]),
-                   encoding="utf-8")
-    os.replace(tmp, out)
+    rows = header + [body[i] for i in sorted(data.heldout_rows)]
+    write_text_atomically(out, "".join(line + "\n" for line in rows))
     print(f"{PROG}: wrote {len(data.heldout_rows)} held-out rows of {args.train} to {out}", file=sys.stderr)
     return {"rows": len(data.heldout_rows)}
 
@@ -627,10 +624,7 @@ def update_manifest(path: str, entry: dict):
     p = Path(path)
     entries = json.loads(p.read_text()) if p.is_file() else []
     entries = [e for e in entries if e.get("path") != entry["path"]] + [entry]
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(entries, indent=2) + "\n")
-    os.replace(tmp, p)
+    write_text_atomically(p, json.dumps(entries, indent=2) + "\n", parents=True)
 
 
 def cmd_export(args, command: str | None = None) -> dict:

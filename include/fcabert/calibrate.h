@@ -123,6 +123,7 @@ struct Data {
   int64_t available = 0;          // examples in the file
   int64_t eligible = 0;           // of those, with at least min_tokens tokens
   int64_t truncated = 0;          // examples cut to max_len
+  int64_t tokens = 0;             // in the encodings (special tokens included, after truncation)
   bool held_out_warning = false;  // true when the file looks like a dev/test split
 };
 
@@ -139,12 +140,87 @@ Data load_data(const Model& model, const std::string& data, const DataOptions& o
 
 // Writes a copy of the model file `input` with `schedule` in its metadata and `note` (a JSON
 // object text) stored under "calibration" in its provenance. Tensors are copied unchanged
-// (same dtypes and values). Written to a temporary file in the same folder and renamed;
-// refuses to replace an existing `output` unless `force`. Throws fcabert::Error.
+// (same dtypes and values). Written to a temporary file in the same folder (".NAME.tmp-PID",
+// removed on an error), read back and renamed; refuses to replace an existing `output`
+// unless `force`. Throws fcabert::Error.
 void write_model_with_schedule(const std::string& input, const std::string& output,
                                const FcaSchedule& schedule, const std::string& note, bool force);
 
 // "0.9,0.75,0.6,..." with the grid's decimals (shortest exact text of each ratio).
 std::string ratios_text(const std::vector<double>& ratios);
+
+// ---------------------------------------------------------------------------------------
+// Several targets and their files
+
+// "0.5" or a comma-separated list such as "0.6,0.5,0.4" (a --flops-target value; spaces
+// after a number are allowed). Throws fcabert::Error naming --flops-target for anything else;
+// the range is validate()'s.
+std::vector<double> parse_targets(const std::string& text);
+
+// A target as file names and reports show it: printf's %g ("0.5", "0.45").
+std::string target_text(double target);
+
+// `pattern` with its first "{target}" replaced by target_text(target), e.g. sst2-{target}.fcab
+// -> sst2-0.5.fcab; a pattern without it is returned as it is.
+std::string output_for(const std::string& pattern, double target);
+
+// ---------------------------------------------------------------------------------------
+// From files to calibrated files: what `fcabert calibrate` runs
+
+struct RunOptions {
+  std::string model;  // the dense model file; a schedule in it is ignored (warned about)
+  std::string data;   // calibration text, as load_data reads it
+  DataOptions data_options;
+  std::vector<double> targets = {0.5};  // one search for all (calibrate_targets)
+  Options search;                       // its flops_target is ignored: `targets` are used
+  LoadOptions load;
+  // The model file written per target; with several targets it must contain "{target}"
+  // (output_for). An existing file is refused before anything runs, unless `force`.
+  std::string out;
+  bool force = false;
+  // When not empty, the search report (report_json) per target, named like `out`.
+  std::string json;
+};
+
+// One target's outcome: the files written and the search result.
+struct TargetOutput {
+  double target = 0;
+  std::string model_file;
+  std::string report_file;  // empty without RunOptions::json
+  Result result;
+};
+
+// What run() tells its caller while it runs; every member may be left empty. Warnings
+// (a model that already has a schedule, data that looks like a dev/test split) go to spdlog.
+struct RunCallbacks {
+  // After the model and the data are loaded, before the search starts.
+  std::function<void(const Model& model, const Data& data)> data_loaded;
+  StepCallback step;  // each accepted step of the search
+  // After a target's files are written (in the order of RunOptions::targets).
+  std::function<void(const TargetOutput& output)> target_written;
+};
+
+// Checks `options` before anything is loaded: the search options for every target, at least
+// one target, load.threads >= 1, `out` given (with "{target}" for several targets; `json`
+// likewise) and no output model file in the way unless `force`. Throws fcabert::Error naming
+// the flag (--flops-target, --threads, --out, --json, --force).
+void validate(const RunOptions& options);
+
+// validate(options), then load the model and the data, run one search for all the targets
+// and write each target's model (write_model_with_schedule, provenance_note) and report.
+// Results come in the order of options.targets. Throws fcabert::Error.
+std::vector<TargetOutput> run(const RunOptions& options, const RunCallbacks& callbacks = {});
+
+// The provenance note stored under "calibration" in a calibrated model (compact JSON): the
+// tool and version, source model, data and sample, target, search options, the measured
+// result (classification: agreement and mean_kl; `regression`: normalized_mse), passes and
+// seconds.
+std::string provenance_note(const RunOptions& options, const Data& data, double target, const Result& result,
+                            bool regression);
+
+// The search report ("format": "fcabert-calibration", version 1): the note's fields, the
+// written model's name and every accepted step; indented JSON with a final newline.
+std::string report_json(const RunOptions& options, const Data& data, double target, const Result& result,
+                        bool regression, const std::string& output_model);
 
 }  // namespace fcabert::calibrate

@@ -148,6 +148,7 @@ Data load_data(const Model& model, const std::string& data, const DataOptions& o
   }
   for (size_t i : index) {
     if (all[i].truncated) ++out.truncated;
+    out.tokens += static_cast<int64_t>(all[i].ids.size());
     out.encodings.push_back(std::move(all[i]));
   }
   return out;

@@ -1,6 +1,4 @@
 // A copy of a model file with a new FCA schedule in its metadata.
-#include <unistd.h>
-
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -10,6 +8,8 @@
 #include "fcabert/error.h"
 #include "fcabert/fca.h"
 #include "fcabert/model_file.h"
+#include "format/writer.h"
+#include "io/output_file.h"
 
 namespace fcabert::calibrate {
 
@@ -41,22 +41,13 @@ void write_model_with_schedule(const std::string& input, const std::string& outp
   for (const TensorInfo& t : file.tensors())
     tensors.push_back(TensorData{t.name, t.shape, file.read_f32(t.name, t.shape), t.dtype});
 
-  const fs::path target(output);
-  const fs::path temporary =
-      target.parent_path() / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
-  try {
-    write_model_file(temporary.string(), info, tensors);
-    ModelFile::open(temporary.string());  // read it back before it replaces anything
-  } catch (...) {
-    fs::remove(temporary, error);
-    throw;
-  }
-  fs::rename(temporary, target, error);
-  if (error) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw Error(output + ": cannot write (rename failed: " + error.message() + ")");
-  }
+  // Through the temporary of an OutputFile (removed on an error, and on SIGINT / SIGTERM when
+  // the program opted in), read back before it replaces anything.
+  OutputFile out(output);
+  format::write_model(out.stream(), output, info, tensors);
+  out.flush();
+  ModelFile::open(out.temporary());
+  out.commit();
 }
 
 }  // namespace fcabert::calibrate

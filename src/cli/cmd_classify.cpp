@@ -7,7 +7,7 @@
 // - a line that stops the run: every result before it has been written and flushed to
 //   stdout; with --output FILE nothing is renamed into FILE (all or nothing);
 // - --output FILE: results go to a temporary next to FILE, renamed when the run succeeds;
-//   SIGINT / SIGTERM remove it (exit 130 / 143; see output_file.h).
+//   SIGINT / SIGTERM remove it (exit 130 / 143; see src/io/output_file.h).
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/output_file.h"
 #include "cli/precision_option.h"
 #include "cli/prediction_writer.h"
 #include "cli/progress.h"
@@ -27,6 +26,7 @@
 #include "fcabert/error.h"
 #include "fcabert/fca.h"
 #include "fcabert/input.h"
+#include "io/output_file.h"
 
 namespace fcabert::cli {
 namespace {

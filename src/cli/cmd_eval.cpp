@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/output_file.h"
 #include "cli/precision_option.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
@@ -18,6 +17,7 @@
 #include "fcabert/error.h"
 #include "fcabert/evaluate.h"
 #include "fcabert/glue.h"
+#include "io/output_file.h"
 
 namespace fcabert::cli {
 namespace {

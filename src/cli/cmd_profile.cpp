@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/output_file.h"
 #include "cli/precision_option.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
@@ -19,6 +18,7 @@
 #include "fcabert/error.h"
 #include "fcabert/input.h"
 #include "fcabert/profile.h"
+#include "io/output_file.h"
 
 namespace fcabert::cli {
 namespace {

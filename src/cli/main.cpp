@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
+#include "io/output_file.h"
 
 namespace fcabert::cli {
 
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags may also follow the subcommand
   configure_logging();
+  // An interrupted run leaves no half-written output file: SIGINT / SIGTERM remove the open
+  // temporaries and exit 130 / 143 (src/io/output_file.h). The library only does it if asked.
+  fcabert::remove_temporaries_on_signals();
   // Option callbacks run before the subcommand's callback, so the level is set in time.
   app.add_flag_function(
       "-v,--verbose",

@@ -1,4 +1,7 @@
-// write_model_file: the same layout the reader expects and tools/convert.py writes.
+// write_model_file and format::write_model: the same layout the reader expects and
+// tools/convert.py writes.
+#include "format/writer.h"
+
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -77,26 +80,44 @@ void write_u64_le(std::ostream& out, uint64_t value) {
   out.write(bytes, sizeof bytes);
 }
 
-}  // namespace
-
-void write_model_file(const std::string& path, const ModelInfo& info,
-                      const std::vector<TensorData>& tensors) {
+void check_tensors(const std::string& path, const std::vector<TensorData>& tensors) {
   std::set<std::string> names;
   for (const auto& tensor : tensors) {
     check_tensor(path, tensor);
     if (!names.insert(tensor.name).second)
       throw Error(path + ": write_model_file: duplicate tensor \"" + tensor.name + "\"");
   }
+}
+
+void write_checked(std::ostream& out, const ModelInfo& info, const std::vector<TensorData>& tensors) {
   const auto order = storage_order(tensors);
   const std::string header = header_text(info, order);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path + ": cannot open for writing: " + std::strerror(errno));
   write_u64_le(out, header.size());
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   for (const TensorData* tensor : order) {
     const auto bytes = encode_values(*tensor);
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
+}
+
+}  // namespace
+
+namespace format {
+
+void write_model(std::ostream& out, const std::string& name, const ModelInfo& info,
+                 const std::vector<TensorData>& tensors) {
+  check_tensors(name, tensors);
+  write_checked(out, info, tensors);
+}
+
+}  // namespace format
+
+void write_model_file(const std::string& path, const ModelInfo& info,
+                      const std::vector<TensorData>& tensors) {
+  check_tensors(path, tensors);  // before the file is created
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(path + ": cannot open for writing: " + std::strerror(errno));
+  write_checked(out, info, tensors);
   out.close();
   if (!out) throw Error(path + ": write failed: " + std::strerror(errno));
 }

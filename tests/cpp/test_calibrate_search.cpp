@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "calibrate_test_util.h"
 #include "fcabert/calibrate.h"
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
@@ -30,7 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// 4 layers so that monotonicity has something to constrain; lengths 6..40 tokens.
+// The tiny 4-layer model of calibrate_test_util.h; lengths 6..40 tokens.
 class Calibrate : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -50,20 +51,7 @@ class Calibrate : public ::testing::Test {
   }
 
   void write_tiny(const std::string& path, HeadKind kind, bool pair) {
-    info_ = ModelInfo{};
-    info_.bert = model_test::tiny_config();
-    info_.bert.num_layers = 4;
-    info_.head = model_test::tiny_head(kind);
-    info_.head.pair_input = pair;
-    info_.head.task = "";
-    info_.tokenizer.vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-                             "the",   "a",     "good",  "bad",   "movie"};
-    while (static_cast<int64_t>(info_.tokenizer.vocab.size()) < info_.bert.vocab_size)
-      info_.tokenizer.vocab.push_back("word" + std::to_string(info_.tokenizer.vocab.size()));
-    info_.tokenizer.max_len = info_.bert.max_position_embeddings;
-    info_.provenance_json = R"({"source":"test_calibrate_search"})";
-    const int64_t outputs = static_cast<int64_t>(info_.head.labels.size());
-    write_model_file(path, info_, model_test::random_bert_tensors(info_.bert, outputs, 23));
+    info_ = calibrate_test::write_tiny_model(path, kind, pair);
   }
 
   // The FLOPs share of `schedule` on the examples, counted independently of the search.
@@ -305,7 +293,7 @@ TEST_F(Calibrate, WritesACopyWithTheSchedule) {
       Error);
   EXPECT_FALSE(fs::exists(dir_ / "bad.fcab"));
   for (const auto& entry : fs::directory_iterator(dir_))
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
 }
 
 TEST_F(Calibrate, ReadsPlainTextAndGlueFolders) {

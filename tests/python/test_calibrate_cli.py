@@ -85,7 +85,7 @@ def test_refuses_to_overwrite_and_reports_errors(fcabert_bin, tiny, tmp_path):
     assert r.returncode == 1 and "--force" in r.stderr and out.read_bytes() == b"precious"
     r = calibrate(fcabert_bin, *base, "--out", str(out), "--force", "--flops-target", "0.8")
     assert fca_of(out)[0]["keep_ratios"]
-    assert not [p for p in tmp_path.iterdir() if ".tmp." in p.name]
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
     def error(*args):
         r = calibrate(fcabert_bin, *args, check=False)

@@ -1,4 +1,4 @@
-#include "cli/output_file.h"
+#include "io/output_file.h"
 
 #include <unistd.h>
 
@@ -11,12 +11,14 @@
 
 #include "fcabert/error.h"
 
-namespace fcabert::cli {
+namespace fcabert {
 namespace {
 
-// The temporaries a signal handler must remove. Fixed storage: the handler may only touch
-// memory that is never reallocated, and may only call async-signal-safe functions (unlink,
-// _exit). A slot is filled before it is published (`used`) and unpublished before reuse.
+// The temporaries a signal handler must remove. Process-wide by necessity: a signal handler
+// gets no argument to find them by, so the table is global state, and it is confined to this
+// file (nothing else can reach it). Fixed storage: the handler may only touch memory that is
+// never reallocated, and may only call async-signal-safe functions (unlink, _exit). A slot is
+// filled before it is published (`used`) and unpublished before reuse.
 constexpr size_t kSlots = 16;
 constexpr size_t kPathBytes = 4096;
 struct Slot {
@@ -33,7 +35,13 @@ extern "C" void remove_temporaries_and_exit(int signal_number) {
   ::_exit(128 + signal_number);
 }
 
+// Set by remove_temporaries_on_signals(): the program asked for the handlers.
+std::atomic<bool> cleanup_on_signals{false};
+
+// Installed lazily, when the first file opens: until there is a temporary to remove, SIGINT
+// and SIGTERM keep whatever disposition the program had (by default: killed by the signal).
 void install_handlers() {
+  if (!cleanup_on_signals.load()) return;
   static std::once_flag once;
   std::call_once(once, [] {
     struct sigaction action {};
@@ -96,6 +104,15 @@ void OutputFile::discard() noexcept {
   unregister_temporary(slot_);
 }
 
+void OutputFile::flush() {
+  if (!open_) throw Error(path_ + ": internal error: the output was already closed");
+  out_.flush();
+  if (!out_) {
+    discard();
+    throw Error(path_ + ": write error (disk full?); nothing was written to " + path_);
+  }
+}
+
 void OutputFile::commit() {
   if (!open_) throw Error(path_ + ": internal error: the output was already closed");
   out_.flush();
@@ -120,4 +137,6 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   file.commit();
 }
 
-}  // namespace fcabert::cli
+void remove_temporaries_on_signals() { cleanup_on_signals.store(true); }
+
+}  // namespace fcabert
