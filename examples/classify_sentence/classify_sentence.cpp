@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   try {
     const auto model = fcabert::Model::load(argv[1]);
     const fcabert::ModelInfo& info = model->info();
-    if (info.head.kind != fcabert::HeadKind::Classification || info.head.pair_input) {
+    if (info.head.kind != fcabert::HeadKind::kClassification || info.head.pair_input) {
       std::fprintf(stderr, "%s: this example needs a single-sentence classification model\n", argv[1]);
       return 2;
     }

@@ -34,7 +34,7 @@ namespace fcabert::calibrate {
 struct Options {
   double flops_target = 0.5;  // in (0, 1]: FCA FLOPs <= target x dense FLOPs
   int64_t clusters = 2;       // C of the searched schedule (0 = drop, PoWER-BERT style)
-  Pooling pooling = Pooling::Weighted;
+  Pooling pooling = Pooling::kWeighted;
   double step = 0.05;       // grid of keep ratios; 1/step must be an integer
   double min_ratio = 0.05;  // lowest keep ratio any layer may get (on the grid, >= step)
   double kl_weight = 1.0;   // classification: loss = disagreement + kl_weight x mean KL

@@ -34,11 +34,11 @@ struct TokenizerConfig {
   std::string pad_token = "[PAD]";
 };
 
-enum class HeadKind { Classification, Regression };
+enum class HeadKind { kClassification, kRegression };
 
 // What the classifier's outputs mean.
 struct HeadConfig {
-  HeadKind kind = HeadKind::Classification;
+  HeadKind kind = HeadKind::kClassification;
   std::vector<std::string> labels;  // one name per output; regression: one name, e.g. "score"
   bool pair_input = false;          // true for sentence-pair tasks (MRPC, RTE, ...)
   std::string task;                 // e.g. "sst2"; empty when unknown
@@ -47,13 +47,13 @@ struct HeadConfig {
   int64_t outputs() const { return labels.empty() ? 1 : static_cast<int64_t>(labels.size()); }
 };
 
-enum class Pooling { Weighted, Mean };
+enum class Pooling { kWeighted, kMean };
 
 // The FCA token-reduction schedule (docs/FCA.md). Empty keep_ratios = dense model.
 struct FcaSchedule {
   std::vector<double> keep_ratios;  // one per layer, in (0, 1], non-increasing
   int64_t clusters = 0;             // C; 0 = drop the remaining tokens (PoWER-BERT)
-  Pooling pooling = Pooling::Weighted;
+  Pooling pooling = Pooling::kWeighted;
   bool enabled() const { return !keep_ratios.empty(); }
 };
 

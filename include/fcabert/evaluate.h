@@ -85,7 +85,7 @@ struct Callbacks {
 // A task's evaluation files, read whole (before any model is loaded, so that bad data fails
 // fast). The task comes from Options::task or the folder name of Options::data.
 struct Dataset {
-  glue::Task task = glue::Task::SST2;
+  glue::Task task = glue::Task::kSST2;
   std::vector<glue::Split> splits;  // dev.tsv, or MNLI's dev_matched and dev_mismatched
 };
 

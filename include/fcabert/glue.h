@@ -10,7 +10,7 @@
 
 namespace fcabert::glue {
 
-enum class Task { CoLA, SST2, MRPC, STSB, QQP, MNLI, QNLI, RTE, WNLI };
+enum class Task { kCoLA, kSST2, kMRPC, kSTSB, kQQP, kMNLI, kQNLI, kRTE, kWNLI };
 
 struct TaskInfo {
   Task task;

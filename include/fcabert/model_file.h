@@ -13,12 +13,12 @@
 
 namespace fcabert {
 
-enum class DType { F32, BF16 };
+enum class DType { kF32, kBF16 };
 const char* dtype_name(DType dtype);  // "F32", "BF16" (the safetensors spelling)
 
 struct TensorInfo {
   std::string name;
-  DType dtype = DType::F32;
+  DType dtype = DType::kF32;
   std::vector<int64_t> shape;
   uint64_t offset = 0;  // from the start of the data section
   uint64_t nbytes = 0;
@@ -77,7 +77,7 @@ struct TensorData {
   std::string name;
   std::vector<int64_t> shape;
   std::vector<float> values;
-  DType dtype = DType::F32;
+  DType dtype = DType::kF32;
 };
 
 // Writes a model file (used by tests and tools; tools/convert.py is the usual writer).

@@ -95,7 +95,7 @@ void validate(const RunOptions& options) {
 std::vector<TargetOutput> run(const RunOptions& options, const RunCallbacks& callbacks) {
   validate(options);
   const std::shared_ptr<const Model> model = load_model(options);
-  const bool regression = model->info().head.kind == HeadKind::Regression;
+  const bool regression = model->info().head.kind == HeadKind::kRegression;
   const Data data = load_calibration_data(*model, options);
   if (callbacks.data_loaded) callbacks.data_loaded(*model, data);
 

@@ -192,7 +192,7 @@ std::vector<Result> calibrate_targets(std::shared_ptr<const Model> model,
   const auto started = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
   const ModelInfo& info = model->info();
-  const bool regression = info.head.kind == HeadKind::Regression;
+  const bool regression = info.head.kind == HeadKind::kRegression;
   const size_t layers = static_cast<size_t>(info.bert.num_layers);
   const int64_t grid = grid_of(options.step);
   const int64_t floor_units = std::llround(options.min_ratio * static_cast<double>(grid));

@@ -83,7 +83,7 @@ void print_target(const calibrate::TargetOutput& output, const RunState& state) 
 calibrate::RunCallbacks callbacks_for(const CalibrateOptions& options, RunState& state) {
   calibrate::RunCallbacks callbacks;
   callbacks.data_loaded = [&options, &state](const Model& model, const calibrate::Data& data) {
-    state.regression = model.info().head.kind == HeadKind::Regression;
+    state.regression = model.info().head.kind == HeadKind::kRegression;
     state.examples = data.encodings.size();
     log_data(options, data);
   };

@@ -105,7 +105,7 @@ void print_model(std::ostream& out, const ModelFile& file) {
   print_line(out, "format", std::string(kFormatName) + " version " + std::to_string(info.format_version));
   print_line(out, "task", info.head.task.empty() ? "(not recorded)" : info.head.task);
   print_line(out, "head",
-             std::string(info.head.kind == HeadKind::Regression ? "regression" : "classification") + ", " +
+             std::string(info.head.kind == HeadKind::kRegression ? "regression" : "classification") + ", " +
                  std::to_string(info.head.labels.size()) + " output(s): " + join(info.head.labels, ", "));
   print_line(out, "input", info.head.pair_input ? "sentence pairs" : "single texts");
   print_line(out, "BERT",
@@ -152,7 +152,7 @@ void print_fca(std::ostream& out, const FcaSchedule& fca) {
   print_line(out, "FCA",
              "keep ratios " + join(ratios, " ") + "; clusters " + std::to_string(fca.clusters) +
                  (fca.clusters == 0 ? " (drop, PoWER-BERT)" : "") + ", " +
-                 (fca.pooling == Pooling::Mean ? "mean" : "weighted") + " pooling");
+                 (fca.pooling == Pooling::kMean ? "mean" : "weighted") + " pooling");
 }
 
 void print_provenance(std::ostream& out, const std::string& provenance_json) {

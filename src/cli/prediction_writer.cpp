@@ -8,9 +8,9 @@
 namespace fcabert::cli {
 
 OutputFormat parse_output_format(const std::string& name) {
-  if (name == "text") return OutputFormat::Text;
-  if (name == "jsonl") return OutputFormat::Jsonl;
-  if (name == "tsv") return OutputFormat::Tsv;
+  if (name == "text") return OutputFormat::kText;
+  if (name == "jsonl") return OutputFormat::kJsonl;
+  if (name == "tsv") return OutputFormat::kTsv;
   throw Error("unknown --format '" + name + "'; use text, jsonl or tsv");
 }
 
@@ -43,12 +43,12 @@ PredictionWriter::PredictionWriter(std::ostream& out, OutputFormat format, const
       explain_(explain) {
   out_.precision(4);
   out_.setf(std::ios::fixed);
-  if (format_ == OutputFormat::Tsv) write_header();
+  if (format_ == OutputFormat::kTsv) write_header();
 }
 
 void PredictionWriter::write_header() {
-  out_ << "file\tline\t" << (head_.kind == HeadKind::Regression ? "score" : "label");
-  if (head_.kind == HeadKind::Classification)
+  out_ << "file\tline\t" << (head_.kind == HeadKind::kRegression ? "score" : "label");
+  if (head_.kind == HeadKind::kClassification)
     for (const auto& label : head_.labels) out_ << "\tp_" << label;
   out_ << '\n';
 }
@@ -80,9 +80,9 @@ void PredictionWriter::write_text_explanation(const Encoding& encoding, const Se
 
 void PredictionWriter::write(const InputLine& line, const Encoding& encoding, const Prediction& prediction) {
   const bool truncated = encoding.truncated;
-  const bool regression = head_.kind == HeadKind::Regression;
+  const bool regression = head_.kind == HeadKind::kRegression;
   switch (format_) {
-    case OutputFormat::Text:
+    case OutputFormat::kText:
       if (regression) {
         out_ << head_.labels.front() << '\t' << prediction.logits.front() << '\n';
       } else {
@@ -91,7 +91,7 @@ void PredictionWriter::write(const InputLine& line, const Encoding& encoding, co
       }
       if (explain_) write_text_explanation(encoding, prediction.trace);
       break;
-    case OutputFormat::Jsonl: {
+    case OutputFormat::kJsonl: {
       nlohmann::ordered_json row;
       if (name_sources_) row["file"] = line.source;
       row["line"] = line.number;
@@ -110,7 +110,7 @@ void PredictionWriter::write(const InputLine& line, const Encoding& encoding, co
       out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
       break;
     }
-    case OutputFormat::Tsv:
+    case OutputFormat::kTsv:
       out_ << line.source << '\t' << line.number << '\t';
       if (regression) {
         out_ << prediction.logits.front();
@@ -125,14 +125,14 @@ void PredictionWriter::write(const InputLine& line, const Encoding& encoding, co
 
 void PredictionWriter::write_error(const InputLine& line, const std::string& message) {
   switch (format_) {
-    case OutputFormat::Text: {
+    case OutputFormat::kText: {
       std::string flat = message;  // one output line per input line: no tabs or line breaks
       std::replace_if(
           flat.begin(), flat.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
       out_ << "error: " << flat << '\n';
       break;
     }
-    case OutputFormat::Jsonl: {
+    case OutputFormat::kJsonl: {
       nlohmann::ordered_json row;
       if (name_sources_) row["file"] = line.source;
       row["line"] = line.number;
@@ -140,9 +140,9 @@ void PredictionWriter::write_error(const InputLine& line, const std::string& mes
       out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
       break;
     }
-    case OutputFormat::Tsv:
+    case OutputFormat::kTsv:
       out_ << line.source << '\t' << line.number << '\t';
-      if (head_.kind == HeadKind::Classification)
+      if (head_.kind == HeadKind::kClassification)
         for (size_t i = 0; i < head_.labels.size(); ++i) out_ << '\t';
       out_ << '\n';
       break;

@@ -18,7 +18,7 @@
 
 namespace fcabert::cli {
 
-enum class OutputFormat { Text, Jsonl, Tsv };
+enum class OutputFormat { kText, kJsonl, kTsv };
 OutputFormat parse_output_format(const std::string& name);  // throws fcabert::Error
 
 class PredictionWriter {

@@ -33,7 +33,7 @@ glue::Task resolve_task(const Options& options) {
 // The model must have the task's kind of head and input.
 void check_model_fits(const glue::TaskInfo& task, const Model& model) {
   const ModelInfo& info = model.info();
-  const bool model_regression = info.head.kind == HeadKind::Regression;
+  const bool model_regression = info.head.kind == HeadKind::kRegression;
   if (model_regression != task.regression)
     throw Error("task " + task.name + " is " + (task.regression ? "a regression" : "a classification") +
                 " task but the model " + model.path() + " has a " +

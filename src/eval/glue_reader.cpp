@@ -40,26 +40,26 @@ std::vector<TaskInfo> make_tasks() {
     tasks.push_back(std::move(info));
   };
   // CoLA: no header; source, label, author's mark, sentence.
-  add(Task::CoLA, "cola", "CoLA", false, false, false, {"unacceptable", "acceptable"}, {"0", "1"}, -1, "mcc",
+  add(Task::kCoLA, "cola", "CoLA", false, false, false, {"unacceptable", "acceptable"}, {"0", "1"}, -1, "mcc",
       3, -1, 1, 4);
-  add(Task::SST2, "sst2", "SST-2", false, false, true, {"negative", "positive"}, {"0", "1"}, -1, "acc", 0, -1,
-      1, 2);
+  add(Task::kSST2, "sst2", "SST-2", false, false, true, {"negative", "positive"}, {"0", "1"}, -1, "acc", 0,
+      -1, 1, 2);
   // MRPC: Quality, #1 ID, #2 ID, #1 String, #2 String.
-  add(Task::MRPC, "mrpc", "MRPC", true, false, true, {"not_equivalent", "equivalent"}, {"0", "1"}, 1,
+  add(Task::kMRPC, "mrpc", "MRPC", true, false, true, {"not_equivalent", "equivalent"}, {"0", "1"}, 1,
       "f1+acc", 3, 4, 0, 5);
   // STS-B: 10 columns, sentence1/2 at 7/8, score last.
-  add(Task::STSB, "stsb", "STS-B", true, true, true, {"score"}, {}, -1, "pearson+spearman", 7, 8, -1, 10);
+  add(Task::kSTSB, "stsb", "STS-B", true, true, true, {"score"}, {}, -1, "pearson+spearman", 7, 8, -1, 10);
   // QQP: id, qid1, qid2, question1, question2, is_duplicate.
-  add(Task::QQP, "qqp", "QQP", true, false, true, {"not_duplicate", "duplicate"}, {"0", "1"}, 1, "f1+acc", 3,
+  add(Task::kQQP, "qqp", "QQP", true, false, true, {"not_duplicate", "duplicate"}, {"0", "1"}, 1, "f1+acc", 3,
       4, 5, 6);
   // MNLI: 12 columns in train, 16 in dev; sentence1/2 at 8/9, gold label last.
-  add(Task::MNLI, "mnli", "MNLI", true, false, true, {"contradiction", "entailment", "neutral"},
+  add(Task::kMNLI, "mnli", "MNLI", true, false, true, {"contradiction", "entailment", "neutral"},
       {"contradiction", "entailment", "neutral"}, -1, "acc", 8, 9, -1, 12);
-  add(Task::QNLI, "qnli", "QNLI", true, false, true, {"entailment", "not_entailment"},
+  add(Task::kQNLI, "qnli", "QNLI", true, false, true, {"entailment", "not_entailment"},
       {"entailment", "not_entailment"}, -1, "acc", 1, 2, 3, 4);
-  add(Task::RTE, "rte", "RTE", true, false, true, {"entailment", "not_entailment"},
+  add(Task::kRTE, "rte", "RTE", true, false, true, {"entailment", "not_entailment"},
       {"entailment", "not_entailment"}, -1, "acc", 1, 2, 3, 4);
-  add(Task::WNLI, "wnli", "WNLI", true, false, true, {"not_entailment", "entailment"}, {"0", "1"}, -1, "acc",
+  add(Task::kWNLI, "wnli", "WNLI", true, false, true, {"not_entailment", "entailment"}, {"0", "1"}, -1, "acc",
       1, 2, 3, 4);
   return tasks;
 }
@@ -106,8 +106,8 @@ bool parse_score(std::string_view text, double& value) {
 const TaskInfo& task_info(Task task) { return tasks().at(static_cast<size_t>(task)); }
 
 const std::vector<Task>& all_tasks() {
-  static const std::vector<Task> all = {Task::CoLA, Task::SST2, Task::MRPC, Task::STSB, Task::QQP,
-                                        Task::MNLI, Task::QNLI, Task::RTE,  Task::WNLI};
+  static const std::vector<Task> all = {Task::kCoLA, Task::kSST2, Task::kMRPC, Task::kSTSB, Task::kQQP,
+                                        Task::kMNLI, Task::kQNLI, Task::kRTE,  Task::kWNLI};
   return all;
 }
 
@@ -205,8 +205,8 @@ std::vector<std::string> resolve_data_files(Task task, const std::string& data) 
   if (!fs::exists(data, error)) throw Error(data + ": no such file or folder (--data)");
   if (!fs::is_directory(data, error)) return {data};
   const std::vector<std::string> names =
-      task == Task::MNLI ? std::vector<std::string>{"dev_matched.tsv", "dev_mismatched.tsv"}
-                         : std::vector<std::string>{"dev.tsv"};
+      task == Task::kMNLI ? std::vector<std::string>{"dev_matched.tsv", "dev_mismatched.tsv"}
+                          : std::vector<std::string>{"dev.tsv"};
   std::vector<std::string> files;
   for (const std::string& name : names) {
     const fs::path file = fs::path(data) / name;

@@ -68,7 +68,7 @@ LayerFlops layer_flops(const BertConfig& config, int64_t n_in, int64_t n_out, in
   if (reduced) {
     const int64_t m = pooled_rows, c = clusters_made;
     flops.fca_scoring = h * n * n;
-    if (c > 0) flops.fca_pooling = pooling == Pooling::Weighted ? 2 * m * d + 3 * m : m * d + c * d;
+    if (c > 0) flops.fca_pooling = pooling == Pooling::kWeighted ? 2 * m * d + 3 * m : m * d + c * d;
   }
   flops.elementwise = 5 * h * n * n + 12 * n * d + 9 * n2 * d + 6 * n2 * f;
   return flops;
@@ -115,7 +115,7 @@ void FlopsTally::add_sequence(int64_t original_length) {
   pooler_ += pooler_flops(config_);
   classifier_ += classifier_flops(config_, num_labels_);
   extra_elementwise_ += 7 * n0 * d + 2 * d + num_labels_;
-  const LayerFlops dense_layer = layer_flops(config_, n0, n0, 0, 0, Pooling::Weighted, false);
+  const LayerFlops dense_layer = layer_flops(config_, n0, n0, 0, 0, Pooling::kWeighted, false);
   dense_total_ += config_.num_layers * dense_layer.total() + embedding_flops(config_, n0) +
                   pooler_flops(config_) + classifier_flops(config_, num_labels_);
 }

@@ -1,4 +1,6 @@
 // FCA for one sequence: token scores, the fine/coarse plan, and cluster pooling.
+#include "fca/reduction.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "fcabert/error.h"
-#include "fca/reduction.h"
 
 namespace fcabert::fca {
 namespace {
@@ -26,7 +27,7 @@ struct GroupSoftmax {
 };
 
 void check_plan_inputs(const ReductionPlan& plan, const double* scores, Pooling pooling) {
-  if (pooling == Pooling::Weighted && plan.clusters() > 0 && scores == nullptr)
+  if (pooling == Pooling::kWeighted && plan.clusters() > 0 && scores == nullptr)
     throw Error("FCA weighted pooling needs the token scores, got a null pointer");
 }
 
@@ -142,7 +143,7 @@ void cluster_weights(const ReductionPlan& plan, const double* scores, Pooling po
   check_plan_inputs(plan, scores, pooling);
   const int64_t begin = plan.group_offsets[group], count = plan.group_offsets[group + 1] - begin;
   const int64_t* members = plan.coarse.data() + begin;
-  if (pooling == Pooling::Mean) {
+  if (pooling == Pooling::kMean) {
     std::fill(weights, weights + count, 1.0 / static_cast<double>(count));
     return;
   }
@@ -167,7 +168,7 @@ void apply_reduction(const ReductionPlan& plan, const double* scores, const floa
   for (int64_t g = 0; g < plan.clusters(); ++g, dst += d) {
     const int64_t begin = plan.group_offsets[g], count = plan.group_offsets[g + 1] - begin;
     const int64_t* members = plan.coarse.data() + begin;
-    if (pooling == Pooling::Mean) {
+    if (pooling == Pooling::kMean) {
       // The members' sum, then one scale: (count - 1) * d adds and d multiplies.
       std::memcpy(dst, in + members[0] * d, row_bytes);
       for (int64_t i = 1; i < count; ++i) {

@@ -41,12 +41,12 @@ void check_values(const FcaSchedule& schedule) {
 }  // namespace
 
 Pooling parse_pooling(std::string_view name) {
-  if (name == "weighted") return Pooling::Weighted;
-  if (name == "mean") return Pooling::Mean;
+  if (name == "weighted") return Pooling::kWeighted;
+  if (name == "mean") return Pooling::kMean;
   throw Error("unknown FCA pooling \"" + std::string(name) + "\"; expected \"weighted\" or \"mean\"");
 }
 
-const char* pooling_name(Pooling pooling) { return pooling == Pooling::Mean ? "mean" : "weighted"; }
+const char* pooling_name(Pooling pooling) { return pooling == Pooling::kMean ? "mean" : "weighted"; }
 
 FcaSchedule parse_schedule(std::string_view keep_ratios_csv, int64_t clusters, std::string_view pooling) {
   FcaSchedule schedule;

@@ -81,8 +81,8 @@ nlohmann::json parse_header_json(const std::string& path, std::string_view text)
 }
 
 std::optional<DType> parse_dtype(const std::string& text) {
-  if (text == "F32") return DType::F32;
-  if (text == "BF16") return DType::BF16;
+  if (text == "F32") return DType::kF32;
+  if (text == "BF16") return DType::kBF16;
   return std::nullopt;
 }
 
@@ -233,7 +233,7 @@ void check_tiling(const std::string& path, const std::vector<TensorInfo>& tensor
 
 }  // namespace
 
-uint64_t dtype_size(DType dtype) { return dtype == DType::F32 ? 4 : 2; }
+uint64_t dtype_size(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
 
 Header read_header(const std::string& path, const uint8_t* bytes, uint64_t file_size) {
   const uint64_t length = checked_header_length(path, bytes, file_size);

@@ -226,15 +226,15 @@ HeadConfig parse_head(const Section& section) {
   HeadConfig head;
   const std::string kind = section.string("kind");
   if (kind == "classification") {
-    head.kind = HeadKind::Classification;
+    head.kind = HeadKind::kClassification;
   } else if (kind == "regression") {
-    head.kind = HeadKind::Regression;
+    head.kind = HeadKind::kRegression;
   } else {
     throw section.error("\"kind\" is \"" + kind + "\"; expected \"classification\" or \"regression\"");
   }
   head.labels = section.strings("labels");
   if (head.labels.empty()) throw section.error("\"labels\" is empty; a head needs at least one output");
-  if (head.kind == HeadKind::Regression && head.labels.size() != 1)
+  if (head.kind == HeadKind::kRegression && head.labels.size() != 1)
     throw section.error("a regression head has exactly one label, got " + std::to_string(head.labels.size()));
   const std::set<std::string> unique(head.labels.begin(), head.labels.end());
   if (unique.size() != head.labels.size()) throw section.error("\"labels\" contains a duplicate name");
@@ -267,9 +267,9 @@ FcaSchedule parse_fca(const Section& section, int64_t num_layers) {
   if (fca.clusters < 0) throw section.error("\"clusters\" must be >= 0, got " + std::to_string(fca.clusters));
   const std::string pooling = section.string("pooling");
   if (pooling == "weighted") {
-    fca.pooling = Pooling::Weighted;
+    fca.pooling = Pooling::kWeighted;
   } else if (pooling == "mean") {
-    fca.pooling = Pooling::Mean;
+    fca.pooling = Pooling::kMean;
   } else {
     throw section.error("\"pooling\" is \"" + pooling + "\"; expected \"weighted\" or \"mean\"");
   }
@@ -343,7 +343,7 @@ nlohmann::ordered_json tokenizer_to_json(const TokenizerConfig& tokenizer, bool 
 }
 
 nlohmann::ordered_json head_to_json(const HeadConfig& head) {
-  return {{"kind", head.kind == HeadKind::Regression ? "regression" : "classification"},
+  return {{"kind", head.kind == HeadKind::kRegression ? "regression" : "classification"},
           {"labels", head.labels},
           {"pair_input", head.pair_input},
           {"task", head.task}};
@@ -352,7 +352,7 @@ nlohmann::ordered_json head_to_json(const HeadConfig& head) {
 nlohmann::ordered_json fca_to_json(const FcaSchedule& fca) {
   return {{"keep_ratios", fca.keep_ratios},
           {"clusters", fca.clusters},
-          {"pooling", fca.pooling == Pooling::Mean ? "mean" : "weighted"}};
+          {"pooling", fca.pooling == Pooling::kMean ? "mean" : "weighted"}};
 }
 
 namespace {

@@ -88,7 +88,7 @@ std::unordered_map<std::string, size_t> index_by_name(const std::vector<TensorIn
 
 }  // namespace
 
-const char* dtype_name(DType dtype) { return dtype == DType::F32 ? "F32" : "BF16"; }
+const char* dtype_name(DType dtype) { return dtype == DType::kF32 ? "F32" : "BF16"; }
 
 int64_t TensorInfo::numel() const {
   int64_t count = 1;
@@ -157,7 +157,7 @@ std::vector<float> ModelFile::read_f32(const std::string& name, const std::vecto
         "shape " + shape_string(info.shape) + " does not match the expected " + shape_string(expected));
   const uint8_t* bytes = data(name);
   std::vector<float> values(static_cast<size_t>(info.numel()));
-  if (info.dtype == DType::F32) {
+  if (info.dtype == DType::kF32) {
     if (!values.empty()) std::memcpy(values.data(), bytes, values.size() * sizeof(float));
     return values;
   }

@@ -19,7 +19,7 @@ using format::kAlignment;
 
 std::vector<uint8_t> encode_values(const TensorData& tensor) {
   std::vector<uint8_t> bytes(tensor.values.size() * format::dtype_size(tensor.dtype));
-  if (tensor.dtype == DType::F32) {
+  if (tensor.dtype == DType::kF32) {
     if (!bytes.empty()) std::memcpy(bytes.data(), tensor.values.data(), bytes.size());
     return bytes;
   }
@@ -50,9 +50,9 @@ std::vector<const TensorData*> storage_order(const std::vector<TensorData>& tens
   for (const auto& t : tensors)
     if (bytes(t) % kAlignment == 0) order.push_back(&t);
   for (const auto& t : tensors)
-    if (bytes(t) % kAlignment != 0 && t.dtype == DType::F32) order.push_back(&t);
+    if (bytes(t) % kAlignment != 0 && t.dtype == DType::kF32) order.push_back(&t);
   for (const auto& t : tensors)
-    if (bytes(t) % kAlignment != 0 && t.dtype != DType::F32) order.push_back(&t);
+    if (bytes(t) % kAlignment != 0 && t.dtype != DType::kF32) order.push_back(&t);
   return order;
 }
 

@@ -69,7 +69,7 @@ void check_supported(const BertConfig& config, const HeadConfig& head) {
           "hidden_act \"" + config.hidden_act + "\" (only \"gelu\", the erf form, is implemented)");
   require(!(config.layer_norm_eps < 0.f), "layer_norm_eps must not be negative");
   require(!head.labels.empty(), "the head has no labels");
-  require(head.kind != HeadKind::Regression || head.labels.size() == 1,
+  require(head.kind != HeadKind::kRegression || head.labels.size() == 1,
           "a regression head has exactly one output, got " + std::to_string(head.labels.size()));
 }
 
@@ -252,7 +252,7 @@ void BertClassifier::reduce_layer(int64_t layer, const FcaSchedule& schedule, bo
 
 std::vector<Prediction> BertClassifier::predictions(Workspace& ws, bool explain) const {
   const int64_t labels = classifier_.num_labels();
-  const bool classification = head_.kind == HeadKind::Classification;
+  const bool classification = head_.kind == HeadKind::kClassification;
   const int64_t sequences = ws.batch.sequences();
   const std::vector<int64_t>& offsets = ws.batch.offsets;
   std::vector<Prediction> out(static_cast<size_t>(sequences));

@@ -178,12 +178,12 @@ class Pipeline {
 
   void clean_and_split(Cp cp) {
     switch (text::clean_class(cp)) {
-      case text::CleanClass::Drop:  // HF: _clean_text removes NUL, U+FFFD and controls.
+      case text::CleanClass::kDrop:  // HF: _clean_text removes NUL, U+FFFD and controls.
         return;
-      case text::CleanClass::Whitespace:  // HF: _clean_text maps whitespace to " ".
+      case text::CleanClass::kWhitespace:  // HF: _clean_text maps whitespace to " ".
         end_word();
         return;
-      case text::CleanClass::Keep:
+      case text::CleanClass::kKeep:
         break;
     }
     if (text::is_split_space(cp)) {  // HF: str.split() also splits at U+2028 / U+2029.

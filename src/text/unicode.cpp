@@ -170,19 +170,19 @@ int category(Cp cp) {
 CleanClass clean_class(Cp cp) {
   // _is_whitespace: "\t", "\n" and "\r" are technically control characters but HF treats
   // them as whitespace; otherwise " " and category Zs.
-  if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r') return CleanClass::Whitespace;
+  if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r') return CleanClass::kWhitespace;
   if (cp < 0x80) {
     // _clean_text drops cp == 0 and _is_control() characters: all other ASCII Cc.
-    return (cp < 0x20 || cp == 0x7F) ? CleanClass::Drop : CleanClass::Keep;
+    return (cp < 0x20 || cp == 0x7F) ? CleanClass::kDrop : CleanClass::kKeep;
   }
   // U+FFFD REPLACEMENT CHARACTER is dropped explicitly (it marks undecodable input).
-  if (cp == 0xFFFD) return CleanClass::Drop;
+  if (cp == 0xFFFD) return CleanClass::kDrop;
   const int cat = category(cp);
-  if (cat == category_code('Z', 's')) return CleanClass::Whitespace;
+  if (cat == category_code('Z', 's')) return CleanClass::kWhitespace;
   // _is_control: every category starting with "C": Cc, Cf (zero-width space, joiners,
   // BOM, soft hyphen), Cs, Co (private use) and Cn (unassigned).
-  if ((cat >> 8) == 'C') return CleanClass::Drop;
-  return CleanClass::Keep;
+  if ((cat >> 8) == 'C') return CleanClass::kDrop;
+  return CleanClass::kKeep;
 }
 
 bool is_punctuation(Cp cp) {

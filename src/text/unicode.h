@@ -87,9 +87,9 @@ constexpr int category_code(char major, char minor) { return (major << 8) | mino
 
 // How BasicTokenizer._clean_text treats a character.
 enum class CleanClass : uint8_t {
-  Keep,        // copied
-  Drop,        // U+0000, U+FFFD and "control" characters (category C*, but not \t \n \r)
-  Whitespace,  // " ", \t, \n, \r and category Zs: becomes " "
+  kKeep,        // copied
+  kDrop,        // U+0000, U+FFFD and "control" characters (category C*, but not \t \n \r)
+  kWhitespace,  // " ", \t, \n, \r and category Zs: becomes " "
 };
 CleanClass clean_class(Cp cp);
 

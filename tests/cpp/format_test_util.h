@@ -48,12 +48,12 @@ inline std::vector<float> test_values(size_t count, size_t salt) {
 }
 
 // All expected tensors; 2-D weights stored as `matrix_dtype`, 1-D tensors as F32.
-inline std::vector<TensorData> tiny_tensors(const ModelInfo& info, DType matrix_dtype = DType::F32) {
+inline std::vector<TensorData> tiny_tensors(const ModelInfo& info, DType matrix_dtype = DType::kF32) {
   std::vector<TensorData> tensors;
   for (const auto& spec : expected_tensors(info.bert, static_cast<int64_t>(info.head.labels.size()))) {
     size_t numel = 1;
     for (int64_t dim : spec.shape) numel *= static_cast<size_t>(dim);
-    const DType dtype = spec.shape.size() == 2 ? matrix_dtype : DType::F32;
+    const DType dtype = spec.shape.size() == 2 ? matrix_dtype : DType::kF32;
     tensors.push_back({spec.name, spec.shape, test_values(numel, tensors.size()), dtype});
   }
   return tensors;

@@ -60,7 +60,7 @@ class CalibrateRun : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     model_ = (dir_ / "tiny.fcab").string();
-    calibrate_test::write_tiny_model(model_, HeadKind::Classification, false);
+    calibrate_test::write_tiny_model(model_, HeadKind::kClassification, false);
     texts_ = (dir_ / "texts.txt").string();
     write_texts(texts_);
     options_.model = model_;
@@ -222,7 +222,7 @@ TEST_F(CalibrateRun, WritesEveryTargetWithItsNoteAndReport) {
 }
 
 TEST_F(CalibrateRun, RegressionNotesAndNoReportWithoutJson) {
-  calibrate_test::write_tiny_model(model_, HeadKind::Regression, false);
+  calibrate_test::write_tiny_model(model_, HeadKind::kRegression, false);
   options_.targets = {0.7};
   options_.out = (dir_ / "regression.fcab").string();
   options_.json.clear();

@@ -38,7 +38,7 @@ class Calibrate : public ::testing::Test {
     dir_ = fs::path(::testing::TempDir()) / ("fcabert_calibrate_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     path_ = (dir_ / "tiny.fcab").string();
-    write_tiny(path_, HeadKind::Classification, false);
+    write_tiny(path_, HeadKind::kClassification, false);
     model_ = Model::load(path_, LoadOptions{1});
     std::mt19937 rng(17);
     std::uniform_int_distribution<int64_t> length(6, 40);
@@ -100,7 +100,7 @@ TEST_F(Calibrate, MeetsTheTargetMonotoneOnTheGrid) {
     ASSERT_TRUE(r.schedule.enabled());
     expect_valid(r.schedule, 4, options.step);
     EXPECT_EQ(r.schedule.clusters, 2);
-    EXPECT_EQ(r.schedule.pooling, Pooling::Weighted);
+    EXPECT_EQ(r.schedule.pooling, Pooling::kWeighted);
     EXPECT_LE(flops_share(r.schedule), target);
     EXPECT_DOUBLE_EQ(r.final.flops_ratio, flops_share(r.schedule));
     EXPECT_FALSE(r.steps.empty());
@@ -202,16 +202,16 @@ TEST_F(Calibrate, DroppingAndMeanPoolingAndRegression) {
   EXPECT_LE(flops_share(r.schedule), 0.5);
 
   options.clusters = 3;
-  options.pooling = Pooling::Mean;
+  options.pooling = Pooling::kMean;
   options.step = 0.1;
   options.min_ratio = 0.1;
   r = calibrate::calibrate(model_, examples_, options);
   expect_valid(r.schedule, 4, 0.1);
-  EXPECT_EQ(r.schedule.pooling, Pooling::Mean);
+  EXPECT_EQ(r.schedule.pooling, Pooling::kMean);
   EXPECT_LE(flops_share(r.schedule), 0.5);
 
   const std::string regression = (dir_ / "regression.fcab").string();
-  write_tiny(regression, HeadKind::Regression, false);
+  write_tiny(regression, HeadKind::kRegression, false);
   auto model = Model::load(regression, LoadOptions{1});
   options = calibrate::Options{};
   options.flops_target = 0.6;
@@ -258,13 +258,13 @@ TEST_F(Calibrate, ClearErrors) {
 
 TEST_F(Calibrate, WritesACopyWithTheSchedule) {
   const std::string out = (dir_ / "calibrated.fcab").string();
-  const FcaSchedule s = model_test::schedule({1.0, 0.75, 0.5, 0.25}, 2, Pooling::Mean);
+  const FcaSchedule s = model_test::schedule({1.0, 0.75, 0.5, 0.25}, 2, Pooling::kMean);
   calibrate::write_model_with_schedule(path_, out, s, R"({"flops_target":0.5})", false);
   const ModelFile original = ModelFile::open(path_);
   const ModelFile copy = ModelFile::open(out);
   EXPECT_EQ(copy.info().fca.keep_ratios, s.keep_ratios);
   EXPECT_EQ(copy.info().fca.clusters, 2);
-  EXPECT_EQ(copy.info().fca.pooling, Pooling::Mean);
+  EXPECT_EQ(copy.info().fca.pooling, Pooling::kMean);
   const auto provenance = nlohmann::json::parse(copy.info().provenance_json);
   EXPECT_EQ(provenance.at("source"), "test_calibrate_search");
   EXPECT_EQ(provenance.at("calibration").at("flops_target"), 0.5);
@@ -353,7 +353,7 @@ TEST_F(Calibrate, ReadsPlainTextAndGlueFolders) {
   expect_error(plain, bad_limit, "--limit");
   // A pair model needs two columns; a single-sentence GLUE task is refused for it.
   const std::string pair_path = (dir_ / "pair.fcab").string();
-  write_tiny(pair_path, HeadKind::Classification, true);
+  write_tiny(pair_path, HeadKind::kClassification, true);
   auto pair_model = Model::load(pair_path, LoadOptions{1});
   try {
     calibrate::load_data(*pair_model, plain, calibrate::DataOptions{});

@@ -109,7 +109,7 @@ TEST_F(Evaluate, ScoresWhatTheSessionPredicts) {
   EXPECT_EQ(split.fca.flops, tally.total());
   EXPECT_EQ(split.fca.dense_flops, tally.dense_total());
   EXPECT_EQ(split.fca.tokens, tally.tokens());
-  EXPECT_DOUBLE_EQ(score(glue::task_info(glue::Task::SST2), split.fca).get("accuracy"),
+  EXPECT_DOUBLE_EQ(score(glue::task_info(glue::Task::kSST2), split.fca).get("accuracy"),
                    static_cast<double>(expected.correct()) / 37.0);
 }
 
@@ -171,13 +171,13 @@ TEST_F(Evaluate, ShardsMergeToTheUnshardedReport) {
 }
 
 TEST_F(Evaluate, ReportsSurviveJsonAndPrint) {
-  options_.schedule = model_test::schedule({0.75, 0.5}, 1, Pooling::Mean);
+  options_.schedule = model_test::schedule({0.75, 0.5}, 1, Pooling::kMean);
   const Report report = run(options_);
   const std::string json = report_to_json(report);
   const Report back = report_from_json(json, "r.json");
   EXPECT_EQ(report_to_json(back), json);
   EXPECT_EQ(back.schedule.keep_ratios, options_.schedule->keep_ratios);
-  EXPECT_EQ(back.schedule.pooling, Pooling::Mean);
+  EXPECT_EQ(back.schedule.pooling, Pooling::kMean);
   std::ostringstream text;
   write_text_report(back, text, false);
   EXPECT_NE(text.str().find("task       sst2 (SST-2), GLUE metric acc"), std::string::npos) << text.str();
@@ -195,7 +195,7 @@ TEST_F(Evaluate, ClearErrors) {
   bad_shard.shard = Shard{4, 3};
   EXPECT_THROW(run(bad_shard), Error);
   Options regression = options_;
-  regression.task = glue::Task::STSB;
+  regression.task = glue::Task::kSTSB;
   EXPECT_THROW(read_dataset(regression), Error);  // SST-2's dev.tsv is no STS-B file
   Options empty_shard = options_;
   empty_shard.limit = 2;

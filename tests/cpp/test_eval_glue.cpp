@@ -25,10 +25,10 @@ struct DevCount {
 };
 
 TEST(GlueReader, RowCountsOnEveryDevFile) {
-  const std::vector<DevCount> counts = {{Task::CoLA, "CoLA", 1043}, {Task::SST2, "SST-2", 872},
-                                        {Task::MRPC, "MRPC", 408},  {Task::STSB, "STS-B", 1500},
-                                        {Task::QNLI, "QNLI", 5463}, {Task::RTE, "RTE", 277},
-                                        {Task::WNLI, "WNLI", 71}};
+  const std::vector<DevCount> counts = {{Task::kCoLA, "CoLA", 1043}, {Task::kSST2, "SST-2", 872},
+                                        {Task::kMRPC, "MRPC", 408},  {Task::kSTSB, "STS-B", 1500},
+                                        {Task::kQNLI, "QNLI", 5463}, {Task::kRTE, "RTE", 277},
+                                        {Task::kWNLI, "WNLI", 71}};
   for (const DevCount& c : counts) {
     const std::string path = shared(std::string(c.folder) + "/dev.tsv");
     if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not present";
@@ -42,32 +42,32 @@ TEST(GlueReader, RowCountsOnEveryDevFile) {
 TEST(GlueReader, FieldsOfKnownRows) {
   const std::string cola = shared("CoLA/dev.tsv");
   if (!std::filesystem::exists(cola)) GTEST_SKIP();
-  const Split c = read_split(Task::CoLA, cola);
+  const Split c = read_split(Task::kCoLA, cola);
   EXPECT_EQ(c.examples.front().line, 1);  // no header
   EXPECT_EQ(c.examples.back().line, 1043);
   EXPECT_FALSE(c.examples.back().text_a.empty());  // last line without '\n' is read whole
 
-  const Split m = read_split(Task::MRPC, shared("MRPC/dev.tsv"));
+  const Split m = read_split(Task::kMRPC, shared("MRPC/dev.tsv"));
   EXPECT_EQ(m.examples.front().line, 2);  // the BOM header is skipped
   EXPECT_FALSE(m.examples.front().text_b.empty());
 
-  const Split s = read_split(Task::STSB, shared("STS-B/dev.tsv"));
+  const Split s = read_split(Task::kSTSB, shared("STS-B/dev.tsv"));
   for (const Example& e : s.examples) {
     EXPECT_GE(e.score, 0.0);
     EXPECT_LE(e.score, 5.0);
   }
   // QNLI keeps stray leading quotes (no quote handling) and still has 5463 rows.
-  const Split q = read_split(Task::QNLI, shared("QNLI/dev.tsv"));
+  const Split q = read_split(Task::kQNLI, shared("QNLI/dev.tsv"));
   int quoted = 0;
   for (const Example& e : q.examples) quoted += !e.text_b.empty() && e.text_b.front() == '"';
   EXPECT_GT(quoted, 0);
 }
 
 TEST(GlueReader, MnliFixtureBothSplits) {
-  const std::vector<std::string> files = resolve_data_files(Task::MNLI, fixture("MNLI"));
+  const std::vector<std::string> files = resolve_data_files(Task::kMNLI, fixture("MNLI"));
   ASSERT_EQ(files.size(), 2u);
-  const Split matched = read_split(Task::MNLI, files[0]);
-  const Split mismatched = read_split(Task::MNLI, files[1]);
+  const Split matched = read_split(Task::kMNLI, files[0]);
+  const Split mismatched = read_split(Task::kMNLI, files[1]);
   EXPECT_EQ(matched.name, "dev_matched");
   EXPECT_EQ(mismatched.name, "dev_mismatched");
   ASSERT_EQ(matched.examples.size(), 5u);
@@ -80,7 +80,7 @@ TEST(GlueReader, MnliFixtureBothSplits) {
 }
 
 TEST(GlueReader, QqpFixture) {
-  const Split split = read_split(Task::QQP, fixture("QQP/dev.tsv"));
+  const Split split = read_split(Task::kQQP, fixture("QQP/dev.tsv"));
   ASSERT_EQ(split.examples.size(), 6u);
   EXPECT_EQ(split.examples[0].label, 1);
   EXPECT_EQ(split.examples[1].label, 0);
@@ -90,7 +90,7 @@ TEST(GlueReader, QqpFixture) {
 TEST(GlueReader, MalformedRowNamesFileAndLine) {
   const std::string path = fixture("bad/sst2_bad.tsv");
   try {
-    read_split(Task::SST2, path);
+    read_split(Task::kSST2, path);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     const std::string message = e.what();
@@ -99,19 +99,19 @@ TEST(GlueReader, MalformedRowNamesFileAndLine) {
   }
   ReadOptions skip;
   skip.skip_bad_rows = true;
-  const Split split = read_split(Task::SST2, path, skip);
+  const Split split = read_split(Task::kSST2, path, skip);
   EXPECT_EQ(split.skipped, 2);  // line 3 (no tab), line 5 (label 2)
   EXPECT_EQ(split.examples.size(), 3u);
 }
 
 TEST(GlueReader, BadLabelMessage) {
   try {
-    parse_split(Task::RTE, "index\ts1\ts2\tlabel\n0\ta\tb\tmaybe\n", "x.tsv");
+    parse_split(Task::kRTE, "index\ts1\ts2\tlabel\n0\ta\tb\tmaybe\n", "x.tsv");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("x.tsv:2: unknown label 'maybe'"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(parse_split(Task::STSB, "h\n1\t2\t3\t4\t5\t6\t7\ta\tb\tfive\n", "s.tsv"), Error);
+  EXPECT_THROW(parse_split(Task::kSTSB, "h\n1\t2\t3\t4\t5\t6\t7\ta\tb\tfive\n", "s.tsv"), Error);
 }
 
 // Hostile rows (docs/ROBUSTNESS.md): scores that strtod accepts but that are no gold score,
@@ -120,7 +120,7 @@ TEST(GlueReader, NonFiniteScoresAreBadRows) {
   for (const char* score : {"nan", "NaN", "inf", "-inf", "infinity", "1e999"}) {
     const std::string text = std::string("h\n1\t2\t3\t4\t5\t6\t7\ta\tb\t") + score + "\n";
     try {
-      parse_split(Task::STSB, text, "s.tsv");
+      parse_split(Task::kSTSB, text, "s.tsv");
       ADD_FAILURE() << score << " accepted";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("s.tsv:2: the score '" + std::string(score) +
@@ -130,7 +130,7 @@ TEST(GlueReader, NonFiniteScoresAreBadRows) {
     }
     ReadOptions skip;
     skip.skip_bad_rows = true;
-    const Split split = parse_split(Task::STSB, text + "1\t2\t3\t4\t5\t6\t7\ta\tb\t4.5\n", "s.tsv", skip);
+    const Split split = parse_split(Task::kSTSB, text + "1\t2\t3\t4\t5\t6\t7\ta\tb\t4.5\n", "s.tsv", skip);
     EXPECT_EQ(split.skipped, 1) << score;
     ASSERT_EQ(split.examples.size(), 1u);
     EXPECT_EQ(split.examples[0].score, 4.5);
@@ -142,7 +142,7 @@ TEST(GlueReader, DegenerateRows) {
   skip.skip_bad_rows = true;
   const std::string big(1 << 20, 'x');
   const Split split = parse_split(
-      Task::SST2,
+      Task::kSST2,
       std::string("sentence\tlabel\n\t\t\t\n\n") + big + "\t1\n" + std::string("a\0b", 3) + "\t0\n\t",
       "d.tsv", skip);
   ASSERT_EQ(split.examples.size(), 2u);
@@ -153,41 +153,41 @@ TEST(GlueReader, DegenerateRows) {
 }
 
 TEST(GlueReader, BomCrAndMissingFinalNewline) {
-  const Split split = parse_split(Task::SST2, "\xEF\xBB\xBFsentence\tlabel\r\nok \t1\r\nbad \t0", "m.tsv");
+  const Split split = parse_split(Task::kSST2, "\xEF\xBB\xBFsentence\tlabel\r\nok \t1\r\nbad \t0", "m.tsv");
   ASSERT_EQ(split.examples.size(), 2u);
   EXPECT_EQ(split.examples[1].text_a, "bad ");
   EXPECT_EQ(split.examples[1].label, 0);
 }
 
 TEST(GlueTasks, ParseAndDetect) {
-  EXPECT_EQ(parse_task("SST-2"), Task::SST2);
-  EXPECT_EQ(parse_task("sts-b"), Task::STSB);
-  EXPECT_EQ(parse_task("mnli"), Task::MNLI);
+  EXPECT_EQ(parse_task("SST-2"), Task::kSST2);
+  EXPECT_EQ(parse_task("sts-b"), Task::kSTSB);
+  EXPECT_EQ(parse_task("mnli"), Task::kMNLI);
   EXPECT_THROW(parse_task("squad"), Error);
   Task task;
   ASSERT_TRUE(detect_task("/data/glue/CoLA", task));
-  EXPECT_EQ(task, Task::CoLA);
+  EXPECT_EQ(task, Task::kCoLA);
   ASSERT_TRUE(detect_task("/data/glue/STS-B/dev.tsv", task));
-  EXPECT_EQ(task, Task::STSB);
+  EXPECT_EQ(task, Task::kSTSB);
   ASSERT_TRUE(detect_task("glue/RTE/", task));
-  EXPECT_EQ(task, Task::RTE);
+  EXPECT_EQ(task, Task::kRTE);
   EXPECT_FALSE(detect_task("/tmp/somewhere/file.tsv", task));
-  EXPECT_THROW(resolve_data_files(Task::SST2, "/nonexistent/SST-2"), Error);
+  EXPECT_THROW(resolve_data_files(Task::kSST2, "/nonexistent/SST-2"), Error);
 }
 
 TEST(GlueLabels, MatchedByNameNotPosition) {
-  EXPECT_EQ(label_map(Task::SST2, {"negative", "positive"}), (std::vector<int>{0, 1}));
-  EXPECT_EQ(label_map(Task::SST2, {"Positive", "NEGATIVE"}), (std::vector<int>{1, 0}));
-  EXPECT_EQ(label_map(Task::MNLI, {"entailment", "neutral", "contradiction"}), (std::vector<int>{2, 0, 1}));
-  EXPECT_EQ(label_map(Task::RTE, {"not-entailment", "entailment"}), (std::vector<int>{1, 0}));
+  EXPECT_EQ(label_map(Task::kSST2, {"negative", "positive"}), (std::vector<int>{0, 1}));
+  EXPECT_EQ(label_map(Task::kSST2, {"Positive", "NEGATIVE"}), (std::vector<int>{1, 0}));
+  EXPECT_EQ(label_map(Task::kMNLI, {"entailment", "neutral", "contradiction"}), (std::vector<int>{2, 0, 1}));
+  EXPECT_EQ(label_map(Task::kRTE, {"not-entailment", "entailment"}), (std::vector<int>{1, 0}));
   try {
-    label_map(Task::CoLA, {"negative", "positive"});
+    label_map(Task::kCoLA, {"negative", "positive"});
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unacceptable,acceptable"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(label_map(Task::SST2, {"positive", "positive"}), Error);
-  EXPECT_THROW(label_map(Task::SST2, {"negative", "positive", "neutral"}), Error);
+  EXPECT_THROW(label_map(Task::kSST2, {"positive", "positive"}), Error);
+  EXPECT_THROW(label_map(Task::kSST2, {"negative", "positive", "neutral"}), Error);
 }
 
 }  // namespace

@@ -198,14 +198,14 @@ TEST(FcaFlops, EngineStyleAccumulationMatchesAnalytic) {
 TEST(FcaFlops, LayerFlopsDirect) {
   const BertConfig small = geometry(2, 4, 8, 2);
   // Not reduced: no FCA terms even if pooled rows are passed.
-  LayerFlops f = layer_flops(small, 10, 10, 5, 2, Pooling::Weighted, false);
+  LayerFlops f = layer_flops(small, 10, 10, 5, 2, Pooling::kWeighted, false);
   EXPECT_EQ(f.fca(), 0);
   // Reduced with C = 0: scoring but no pooling.
-  f = layer_flops(small, 10, 5, 5, 0, Pooling::Weighted, true);
+  f = layer_flops(small, 10, 5, 5, 0, Pooling::kWeighted, true);
   EXPECT_EQ(f.fca_scoring, 200);
   EXPECT_EQ(f.fca_pooling, 0);
-  EXPECT_THROW(layer_flops(small, -1, 5, 0, 0, Pooling::Weighted, false), Error);
-  EXPECT_THROW(layer_flops(BertConfig{}, 1, 1, 0, 0, Pooling::Weighted, false), Error);
+  EXPECT_THROW(layer_flops(small, -1, 5, 0, 0, Pooling::kWeighted, false), Error);
+  EXPECT_THROW(layer_flops(BertConfig{}, 1, 1, 0, 0, Pooling::kWeighted, false), Error);
   EXPECT_EQ(embedding_flops(small, 10), 80);
   EXPECT_EQ(pooler_flops(small), 32);
   EXPECT_EQ(classifier_flops(small, 3), 24);

@@ -228,7 +228,7 @@ TEST(FcaPlan, FewCoarseRowsPassThrough) {
   // Applying a pass-through plan copies the rows.
   const std::vector<float> x = numbered_rows(6, 3);
   std::vector<float> out(x.size(), -1.0f);
-  apply_reduction(plan, nullptr, x.data(), 3, Pooling::Weighted, out.data());
+  apply_reduction(plan, nullptr, x.data(), 3, Pooling::kWeighted, out.data());
   EXPECT_EQ(out, x);
   // k >= n, and scores are not needed when it passes through.
   plan = plan_reduction(nullptr, 6, 8, 0);
@@ -246,7 +246,7 @@ TEST(FcaPlan, ZeroClustersDropTheRest) {
   EXPECT_EQ(plan.rows_out(), 3);
   const std::vector<float> x = numbered_rows(6, 2);
   std::vector<float> out(3 * 2, -1.0f);
-  apply_reduction(plan, scores, x.data(), 2, Pooling::Weighted, out.data());
+  apply_reduction(plan, scores, x.data(), 2, Pooling::kWeighted, out.data());
   EXPECT_EQ(out, (std::vector<float>{0, 1, 10, 11, 30, 31}));
 }
 
@@ -263,7 +263,7 @@ TEST(FcaPlan, KeepOnlyCLSThenClusters) {
   const int64_t d = 2;
   const std::vector<float> x = numbered_rows(6, d);
   std::vector<float> out(3 * d);
-  apply_reduction(plan, scores, x.data(), d, Pooling::Mean, out.data());
+  apply_reduction(plan, scores, x.data(), d, Pooling::kMean, out.data());
   // [CLS]; mean of rows 1..3 = (10+20+30)/3 = 20, 21; mean of rows 4, 5 = 45, 46.
   EXPECT_EQ(out, (std::vector<float>{0, 1, 20, 21, 45, 46}));
 }
@@ -311,14 +311,14 @@ TEST(FcaPooling, WeightedIsTheSoftmaxOfTheGroupScores) {
   const double e1 = std::exp(0.5), e2 = std::exp(1.5), e4 = std::exp(-0.25);
   const double w[] = {e1 / (e1 + e2 + e4), e2 / (e1 + e2 + e4), e4 / (e1 + e2 + e4)};
   double got[3];
-  cluster_weights(plan, scores, Pooling::Weighted, 0, got);
+  cluster_weights(plan, scores, Pooling::kWeighted, 0, got);
   EXPECT_NEAR(got[0] + got[1] + got[2], 1.0, 1e-15);
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(got[i], w[i], 1e-15) << i;
   double equal[2];
-  cluster_weights(plan, scores, Pooling::Weighted, 1, equal);
+  cluster_weights(plan, scores, Pooling::kWeighted, 1, equal);
   EXPECT_DOUBLE_EQ(equal[0], 0.5);
   EXPECT_DOUBLE_EQ(equal[1], 0.5);
-  EXPECT_THROW(cluster_weights(plan, scores, Pooling::Weighted, 2, equal), Error);
+  EXPECT_THROW(cluster_weights(plan, scores, Pooling::kWeighted, 2, equal), Error);
 
   const int64_t d = 5;
   std::mt19937 rng(5);
@@ -326,7 +326,7 @@ TEST(FcaPooling, WeightedIsTheSoftmaxOfTheGroupScores) {
   std::vector<float> x(7 * d);
   for (float& v : x) v = uniform(rng);
   std::vector<float> out(4 * d);
-  apply_reduction(plan, scores, x.data(), d, Pooling::Weighted, out.data());
+  apply_reduction(plan, scores, x.data(), d, Pooling::kWeighted, out.data());
   for (int64_t e = 0; e < d; ++e) {
     EXPECT_EQ(out[0 * d + e], x[0 * d + e]);
     EXPECT_EQ(out[1 * d + e], x[3 * d + e]);
@@ -342,14 +342,14 @@ TEST(FcaPooling, WeightedIsStableForLargeScores) {
   // k = 1, C = 1: one group {1, 2, 3, 4}.
   const ReductionPlan plan = plan_reduction(scores, 5, 1, 1);
   double w[4];
-  cluster_weights(plan, scores, Pooling::Weighted, 0, w);
+  cluster_weights(plan, scores, Pooling::kWeighted, 0, w);
   const double a = 1.0 / (1.0 + std::exp(1.0)), b = std::exp(1.0) / (1.0 + std::exp(1.0));
   EXPECT_NEAR(w[0], a, 1e-15);
   EXPECT_NEAR(w[1], b, 1e-15);
   EXPECT_EQ(w[2], 0.0);  // exp(-1001) underflows, as it should
   const std::vector<float> x = numbered_rows(5, 2);
   std::vector<float> out(2 * 2);
-  apply_reduction(plan, scores, x.data(), 2, Pooling::Weighted, out.data());
+  apply_reduction(plan, scores, x.data(), 2, Pooling::kWeighted, out.data());
   EXPECT_NEAR(out[2], a * 10 + b * 20, 1e-4);
   EXPECT_TRUE(std::isfinite(out[3]));
 }
@@ -360,27 +360,27 @@ TEST(FcaPooling, MeanUsesEqualWeights) {
   const ReductionPlan plan = plan_reduction(scores, 8, 2, 2);
   ASSERT_EQ(plan.fine, (Rows{0, 7}));
   double w[3];
-  cluster_weights(plan, nullptr, Pooling::Mean, 1, w);
+  cluster_weights(plan, nullptr, Pooling::kMean, 1, w);
   for (double v : w) EXPECT_DOUBLE_EQ(v, 1.0 / 3.0);
   const std::vector<float> x = numbered_rows(8, 3);
   std::vector<float> out(4 * 3);
-  apply_reduction(plan, nullptr, x.data(), 3, Pooling::Mean, out.data());  // scores not needed
+  apply_reduction(plan, nullptr, x.data(), 3, Pooling::kMean, out.data());  // scores not needed
   // Means: rows 1..3 -> 20, 21, 22; rows 4..6 -> 50, 51, 52.
   EXPECT_EQ(out, (std::vector<float>{0, 1, 2, 70, 71, 72, 20, 21, 22, 50, 51, 52}));
   // Weighted pooling without scores is refused.
-  EXPECT_THROW(apply_reduction(plan, nullptr, x.data(), 3, Pooling::Weighted, out.data()), Error);
+  EXPECT_THROW(apply_reduction(plan, nullptr, x.data(), 3, Pooling::kWeighted, out.data()), Error);
 }
 
 TEST(FcaPooling, RefusesOverlappingBuffers) {
   const double scores[] = {0, 5, 1, 4, 2, 3};
   const ReductionPlan plan = plan_reduction(scores, 6, 1, 2);
   std::vector<float> x = numbered_rows(6, 2);
-  EXPECT_THROW(apply_reduction(plan, scores, x.data(), 2, Pooling::Weighted, x.data()), Error);
-  EXPECT_THROW(apply_reduction(plan, scores, x.data(), 2, Pooling::Weighted, x.data() + 6), Error);
+  EXPECT_THROW(apply_reduction(plan, scores, x.data(), 2, Pooling::kWeighted, x.data()), Error);
+  EXPECT_THROW(apply_reduction(plan, scores, x.data(), 2, Pooling::kWeighted, x.data() + 6), Error);
   std::vector<float> big(12 + 6);
   std::copy(x.begin(), x.end(), big.begin());
   // Right after the input: fine.
-  EXPECT_NO_THROW(apply_reduction(plan, scores, big.data(), 2, Pooling::Weighted, big.data() + 12));
+  EXPECT_NO_THROW(apply_reduction(plan, scores, big.data(), 2, Pooling::kWeighted, big.data() + 12));
 }
 
 // ----------------------------------------------------------------------------- identities

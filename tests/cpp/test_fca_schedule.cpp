@@ -30,18 +30,18 @@ TEST(FcaSchedule, ParsesCommaSeparatedRatios) {
   EXPECT_EQ(s.keep_ratios[3], 0.8);
   EXPECT_EQ(s.keep_ratios[4], 0.5);
   EXPECT_EQ(s.clusters, 4);
-  EXPECT_EQ(s.pooling, Pooling::Mean);
+  EXPECT_EQ(s.pooling, Pooling::kMean);
   EXPECT_TRUE(s.enabled());
   EXPECT_EQ(parse_schedule("1e-1", 0, "weighted").keep_ratios.at(0), 0.1);
-  EXPECT_EQ(parse_schedule("1", 0, "weighted").pooling, Pooling::Weighted);
+  EXPECT_EQ(parse_schedule("1", 0, "weighted").pooling, Pooling::kWeighted);
   EXPECT_NO_THROW(validate_schedule(s, 5));
 }
 
 TEST(FcaSchedule, PoolingNames) {
-  EXPECT_EQ(parse_pooling("weighted"), Pooling::Weighted);
-  EXPECT_EQ(parse_pooling("mean"), Pooling::Mean);
-  EXPECT_STREQ(pooling_name(Pooling::Weighted), "weighted");
-  EXPECT_STREQ(pooling_name(Pooling::Mean), "mean");
+  EXPECT_EQ(parse_pooling("weighted"), Pooling::kWeighted);
+  EXPECT_EQ(parse_pooling("mean"), Pooling::kMean);
+  EXPECT_STREQ(pooling_name(Pooling::kWeighted), "weighted");
+  EXPECT_STREQ(pooling_name(Pooling::kMean), "mean");
   const std::string message = error_of([] { parse_pooling("max"); });
   EXPECT_NE(message.find("\"max\""), std::string::npos) << message;
   EXPECT_NE(message.find("weighted"), std::string::npos) << message;

@@ -195,7 +195,7 @@ TEST_F(Corrupt, ClassifierDoesNotMatchLabels) {
 }
 
 TEST_F(Corrupt, UnexpectedExtraTensor) {
-  tensors_.push_back({"bert.encoder.layer.2.output.dense.bias", {8}, std::vector<float>(8), DType::F32});
+  tensors_.push_back({"bert.encoder.layer.2.output.dense.bias", {8}, std::vector<float>(8), DType::kF32});
   write();
   expect_open_error(path_, "tensor \"bert.encoder.layer.2.output.dense.bias\": unexpected tensor");
 }
@@ -376,7 +376,7 @@ TEST_F(Corrupt, BadSchedules) {
 }
 
 TEST_F(Corrupt, RegressionWithTwoLabels) {
-  info_.head.kind = HeadKind::Regression;
+  info_.head.kind = HeadKind::kRegression;
   write();
   expect_open_error(path_, "a regression head has exactly one label");
 }

@@ -40,7 +40,7 @@ TEST_P(RoundTrip, TensorsReadBack) {
     const std::vector<float> values = file.read_f32(written.name, written.shape);
     ASSERT_EQ(values.size(), written.values.size());
     for (size_t i = 0; i < values.size(); ++i) {
-      if (written.dtype == DType::F32) {
+      if (written.dtype == DType::kF32) {
         ASSERT_EQ(values[i], written.values[i]);
       } else {  // rounded to nearest even; bf16 keeps 8 significant bits: relative error <= 2^-8
         ASSERT_EQ(values[i], format::bf16_to_f32(format::f32_to_bf16(written.values[i])));
@@ -68,13 +68,13 @@ TEST_P(RoundTrip, MetadataReadsBack) {
   EXPECT_FALSE(info.tokenizer.strip_accents.has_value());
   EXPECT_EQ(info.tokenizer.max_len, 16);
   EXPECT_EQ(info.tokenizer.cls_token, "[CLS]");
-  EXPECT_EQ(info.head.kind, HeadKind::Classification);
+  EXPECT_EQ(info.head.kind, HeadKind::kClassification);
   EXPECT_EQ(info.head.labels, (std::vector<std::string>{"negative", "positive"}));
   EXPECT_EQ(info.head.task, "sst2");
   EXPECT_FALSE(info.head.pair_input);
   EXPECT_EQ(info.fca.keep_ratios, (std::vector<double>{0.7, 0.5}));
   EXPECT_EQ(info.fca.clusters, 3);
-  EXPECT_EQ(info.fca.pooling, Pooling::Weighted);
+  EXPECT_EQ(info.fca.pooling, Pooling::kWeighted);
   EXPECT_EQ(nlohmann::json::parse(info.provenance_json), nlohmann::json::parse(info_.provenance_json));
 }
 
@@ -93,31 +93,32 @@ TEST_P(RoundTrip, LayoutIsAlignedSafetensors) {
       EXPECT_EQ(tensor.offset % 64, 0u) << tensor.name;
     }
     EXPECT_EQ(file.data(tensor.name), base + tensor.offset);
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(file.data(tensor.name)) % (tensor.dtype == DType::F32 ? 4 : 2), 0u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(file.data(tensor.name)) % (tensor.dtype == DType::kF32 ? 4 : 2),
+              0u);
   }
   EXPECT_EQ(data_start + end, bytes.size());
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, RoundTrip, ::testing::Values(DType::F32, DType::BF16),
+INSTANTIATE_TEST_SUITE_P(Dtypes, RoundTrip, ::testing::Values(DType::kF32, DType::kBF16),
                          [](const auto& param) { return std::string(dtype_name(param.param)); });
 
 TEST(ModelFile, RegressionDenseAndPairMetadata) {
   ModelInfo info = tiny_info();
-  info.head.kind = HeadKind::Regression;
+  info.head.kind = HeadKind::kRegression;
   info.head.labels = {"score"};
   info.head.pair_input = true;
   info.head.task = "stsb";
   info.fca = FcaSchedule{};
-  info.fca.pooling = Pooling::Mean;
+  info.fca.pooling = Pooling::kMean;
   info.tokenizer.strip_accents = false;
   info.tokenizer.lowercase = false;
   const std::string path = temp_path("regression.fcab");
   write_model_file(path, info, tiny_tensors(info));
   const ModelFile file = ModelFile::open(path);
-  EXPECT_EQ(file.info().head.kind, HeadKind::Regression);
+  EXPECT_EQ(file.info().head.kind, HeadKind::kRegression);
   EXPECT_TRUE(file.info().head.pair_input);
   EXPECT_FALSE(file.info().fca.enabled());
-  EXPECT_EQ(file.info().fca.pooling, Pooling::Mean);
+  EXPECT_EQ(file.info().fca.pooling, Pooling::kMean);
   ASSERT_TRUE(file.info().tokenizer.strip_accents.has_value());
   EXPECT_FALSE(*file.info().tokenizer.strip_accents);
   EXPECT_EQ(file.tensor("classifier.weight").shape, (std::vector<int64_t>{1, 8}));

@@ -38,12 +38,12 @@ class EndToEnd : public ::testing::TestWithParam<DType> {
   void SetUp() override {
     info_ = tiny_model_info();
     tensors_ = random_bert_tensors(info_.bert, 3, 99);
-    if (GetParam() == DType::BF16) {
+    if (GetParam() == DType::kBF16) {
       // Round the matrices to bf16 here, so the fp32 reference sees exactly the values the
       // engine widens back at load.
       for (TensorData& t : tensors_) {
         if (t.shape.size() != 2) continue;
-        t.dtype = DType::BF16;
+        t.dtype = DType::kBF16;
         for (float& v : t.values) v = format::bf16_to_f32(format::f32_to_bf16(v));
       }
     }
@@ -132,7 +132,7 @@ TEST_P(EndToEnd, WorkspaceGrowsToTheLargestBatchAndIsReused) {
   EXPECT_EQ(session.workspace_bytes(), after_large);  // kept for the next large batch
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, EndToEnd, ::testing::Values(DType::F32, DType::BF16),
+INSTANTIATE_TEST_SUITE_P(Dtypes, EndToEnd, ::testing::Values(DType::kF32, DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); });
 
 TEST(ModelLoad, FailsClearly) {

@@ -130,7 +130,7 @@ class NaiveFcaBert : public ReferenceBert {
       std::vector<double> row(h[0].size(), 0.0);
       for (int64_t i = start; i < start + size; ++i) {
         const double weight =
-            pooling == Pooling::Mean ? 1.0 / static_cast<double>(size) : std::exp(score[coarse[i]]) / total;
+            pooling == Pooling::kMean ? 1.0 / static_cast<double>(size) : std::exp(score[coarse[i]]) / total;
         for (size_t e = 0; e < row.size(); ++e) row[e] += weight * h[coarse[i]][e];
       }
       out.push_back(row);
@@ -265,13 +265,13 @@ TEST_F(FcaTinyBert, WeightedPoolingMatchesNaiveReference) {
 }
 
 TEST_F(FcaTinyBert, MeanPoolingMatchesNaiveReference) {
-  expect_matches_reference(batch(kMixedLengths), schedule({0.9, 0.7, 0.5, 0.25}, 3, Pooling::Mean));
-  expect_matches_reference(batch(kMixedLengths, 7), schedule({0.6, 0.5, 0.4, 0.4}, 1, Pooling::Mean));
+  expect_matches_reference(batch(kMixedLengths), schedule({0.9, 0.7, 0.5, 0.25}, 3, Pooling::kMean));
+  expect_matches_reference(batch(kMixedLengths, 7), schedule({0.6, 0.5, 0.4, 0.4}, 1, Pooling::kMean));
 }
 
 TEST_F(FcaTinyBert, DroppingTokensMatchesNaiveReference) {  // C = 0: PoWER-BERT
   expect_matches_reference(batch(kMixedLengths), schedule({0.8, 0.6, 0.4, 0.2}, 0));
-  expect_matches_reference(batch(kMixedLengths, 8), schedule({0.5, 0.5, 0.5, 0.5}, 0, Pooling::Mean));
+  expect_matches_reference(batch(kMixedLengths, 8), schedule({0.5, 0.5, 0.5, 0.5}, 0, Pooling::kMean));
 }
 
 TEST_F(FcaTinyBert, KeepOneTokenMatchesNaiveReference) {
@@ -290,7 +290,7 @@ TEST_F(FcaTinyBert, MeanAndWeightedPoolingDiffer) {
   const std::vector<Encoding> encodings = batch({30, 25});
   const FcaSchedule weighted = schedule({0.5, 0.5, 0.5, 0.5}, 2);
   FcaSchedule mean = weighted;
-  mean.pooling = Pooling::Mean;
+  mean.pooling = Pooling::kMean;
   const std::vector<Prediction> a = run(encodings, &weighted), b = run(encodings, &mean);
   for (size_t s = 0; s < encodings.size(); ++s) {
     EXPECT_EQ(a[s].trace.kept[0], b[s].trace.kept[0]);  // the same selection in layer 0
@@ -316,7 +316,7 @@ class FcaWideBert : public FcaTinyBert {
 
 TEST_F(FcaWideBert, MatchesNaiveReference) {
   expect_matches_reference(batch(kMixedLengths), schedule({0.9, 0.6, 0.45, 0.3}, 2));
-  expect_matches_reference(batch(kMixedLengths), schedule({0.9, 0.6, 0.45, 0.3}, 4, Pooling::Mean));
+  expect_matches_reference(batch(kMixedLengths), schedule({0.9, 0.6, 0.45, 0.3}, 4, Pooling::kMean));
   expect_matches_reference(batch(kMixedLengths), schedule({0.6, 0.4, 0.3, 0.1}, 0));
 }
 
@@ -389,7 +389,7 @@ class FcaUniformAttention : public FcaTinyBert {
 
 TEST_F(FcaUniformAttention, TiesGoToTheLowestPositions) {
   for (const FcaSchedule& fca : {schedule({0.8, 0.6, 0.4, 0.2}, 2), schedule({0.8, 0.6, 0.4, 0.2}, 0),
-                                 schedule({0.7, 0.5, 0.5, 0.3}, 3, Pooling::Mean)}) {
+                                 schedule({0.7, 0.5, 0.5, 0.3}, 3, Pooling::kMean)}) {
     SCOPED_TRACE(describe(fca));
     const std::vector<Encoding> encodings = batch({40, 23, 9, 2});
     const std::vector<Prediction> out = run_uniform(encodings, fca);
@@ -423,7 +423,7 @@ TEST_F(FcaUniformAttention, TiesGoToTheLowestPositions) {
 
 TEST_F(FcaTinyBert, PackedBatchEqualsEachSequenceAlone) {
   for (const FcaSchedule& fca : {schedule({0.9, 0.7, 0.5, 0.3}, 2), schedule({0.6, 0.4, 0.3, 0.2}, 0),
-                                 schedule({0.9, 0.7, 0.5, 0.3}, 3, Pooling::Mean)}) {
+                                 schedule({0.9, 0.7, 0.5, 0.3}, 3, Pooling::kMean)}) {
     SCOPED_TRACE(describe(fca));
     const std::vector<Encoding> encodings = batch(kMixedLengths, 77);
     const std::vector<Prediction> packed = run(encodings, &fca);
@@ -441,7 +441,7 @@ TEST_F(FcaTinyBert, PackedBatchEqualsEachSequenceAlone) {
 }
 
 TEST_F(FcaTinyBert, TracesFollowTheScheduleAndKeptNeedsExplain) {
-  const FcaSchedule fca = schedule({0.85, 0.6, 0.35, 0.14}, 2, Pooling::Mean);
+  const FcaSchedule fca = schedule({0.85, 0.6, 0.35, 0.14}, 2, Pooling::kMean);
   const std::vector<Encoding> encodings = batch(kMixedLengths, 3);
   const std::vector<Prediction> quiet = run(encodings, &fca, /*explain=*/false);
   for (size_t s = 0; s < encodings.size(); ++s) {

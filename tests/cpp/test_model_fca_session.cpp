@@ -103,7 +103,7 @@ TEST_F(FcaSession, OptionsOverrideTheSchedule) {
   EXPECT_GT(diff, 1e-5);  // the file's schedule reduces the 40-token sequence
 
   SessionOptions mean_options;
-  mean_options.schedule = schedule({0.5, 0.5, 0.2}, 0, Pooling::Mean);
+  mean_options.schedule = schedule({0.5, 0.5, 0.2}, 0, Pooling::kMean);
   Session mean(model_, mean_options);
   EXPECT_TRUE(same_schedule(mean.schedule(), *mean_options.schedule));
   const std::vector<Prediction> d = mean.run(batch);
@@ -223,7 +223,7 @@ TEST_F(FcaSession, ConcurrentSessionsShareOneModel) {
 
 TEST_F(FcaSession, RegressionHeadsReduceToo) {
   ModelInfo info = info_;
-  info.head = model_test::tiny_head(HeadKind::Regression);
+  info.head = model_test::tiny_head(HeadKind::kRegression);
   const std::string path = path_ + ".regression";
   write_model_file(path, info, model_test::random_bert_tensors(info.bert, 1, 8));
   Session session(Model::load(path));

@@ -195,7 +195,7 @@ TEST_F(TinyBert, RejectsBadInputNamingTheSequence) {
 TEST(BertClassifierLoad, RegressionHeadHasNoProbabilities) {
   const BertConfig config = tiny_config();
   const TensorMap weights(random_bert_tensors(config, 1, 3));
-  const BertClassifier net(config, tiny_head(HeadKind::Regression), weights, 2);
+  const BertClassifier net(config, tiny_head(HeadKind::kRegression), weights, 2);
   Workspace ws(net.engine(), net.workspace_spec());
   std::mt19937 rng(1);
   const std::vector<Prediction> out = net.predict({random_encoding(6, config, rng)}, ws);
@@ -240,7 +240,7 @@ TEST(BertClassifierLoad, RefusesWhatItCannotRun) {
   bad = good;
   bad.hidden_act = "relu";
   EXPECT_NE(load_error(bad, tiny_head(), tensors).find("hidden_act \"relu\""), std::string::npos);
-  HeadConfig head = tiny_head(HeadKind::Regression);
+  HeadConfig head = tiny_head(HeadKind::kRegression);
   head.labels = {"x", "y"};
   EXPECT_NE(load_error(good, head, tensors).find("exactly one output"), std::string::npos);
   head.labels.clear();

@@ -132,7 +132,7 @@ TEST_F(Runner, ATraceOfTheWrongDepthIsRefused) {
   FlopsTally tally(info_.bert, 3);
   SequenceTrace trace;
   trace.tokens = 5;
-  EXPECT_THROW(tally_trace(tally, Pooling::Weighted, trace), Error);
+  EXPECT_THROW(tally_trace(tally, Pooling::kWeighted, trace), Error);
 }
 
 }  // namespace

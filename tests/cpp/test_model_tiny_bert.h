@@ -29,11 +29,11 @@ inline BertConfig tiny_config() {
   return c;
 }
 
-inline HeadConfig tiny_head(HeadKind kind = HeadKind::Classification) {
+inline HeadConfig tiny_head(HeadKind kind = HeadKind::kClassification) {
   HeadConfig h;
   h.kind = kind;
-  h.labels = kind == HeadKind::Regression ? std::vector<std::string>{"score"}
-                                          : std::vector<std::string>{"a", "b", "c"};
+  h.labels = kind == HeadKind::kRegression ? std::vector<std::string>{"score"}
+                                           : std::vector<std::string>{"a", "b", "c"};
   return h;
 }
 
@@ -58,7 +58,7 @@ inline std::vector<TensorData> random_bert_tensors(const BertConfig& c, int64_t 
     std::uniform_real_distribution<float> dist(center - spread, center + spread);
     std::vector<float> values(count);
     for (float& v : values) v = dist(rng);
-    tensors.push_back(TensorData{name, std::move(shape), std::move(values), DType::F32});
+    tensors.push_back(TensorData{name, std::move(shape), std::move(values), DType::kF32});
   };
   auto linear = [&](const std::string& prefix, int64_t in, int64_t out) {
     add(prefix + "weight", {out, in}, 0.f, 1.7f / std::sqrt(static_cast<float>(in)));
@@ -103,7 +103,7 @@ inline Encoding random_encoding(int64_t length, const BertConfig& c, std::mt1993
 // ---- the naive reference -------------------------------------------------------------
 // An FCA schedule for tests.
 inline FcaSchedule schedule(std::vector<double> ratios, int64_t clusters,
-                            Pooling pooling = Pooling::Weighted) {
+                            Pooling pooling = Pooling::kWeighted) {
   FcaSchedule s;
   s.keep_ratios = std::move(ratios);
   s.clusters = clusters;

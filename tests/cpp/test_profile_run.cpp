@@ -33,7 +33,7 @@ class Profile : public ::testing::Test {
     info_.head = model_test::tiny_head();
     info_.tokenizer.vocab = model_test::tiny_vocab(info_.bert);
     info_.tokenizer.max_len = info_.bert.max_position_embeddings;
-    info_.fca = FcaSchedule{{1.0, 0.5}, 2, Pooling::Weighted};
+    info_.fca = FcaSchedule{{1.0, 0.5}, 2, Pooling::kWeighted};
     write_model_file(path_, info_, model_test::random_bert_tensors(info_.bert, 3, 7));
     model_ = Model::load(path_, LoadOptions{1});
     std::mt19937 rng(11);
@@ -109,7 +109,7 @@ TEST_F(Profile, ProgressCountsEverySequenceRunOfBothSessions) {
 TEST_F(Profile, ScheduleOptionReplacesTheFileSchedule) {
   profile::Options options;
   options.repeat = 1;
-  options.schedule = FcaSchedule{{0.5, 0.25}, 0, Pooling::Weighted};
+  options.schedule = FcaSchedule{{0.5, 0.25}, 0, Pooling::kWeighted};
   const profile::Report report = profile::run(model_, inputs_, options);
   EXPECT_FALSE(report.schedule_from_file);
   EXPECT_EQ(report.fca.flops.total(), analytic(*options.schedule).total());

@@ -33,15 +33,15 @@ TEST(Unicode, CategoriesFollowPython311) {
 }
 
 TEST(Unicode, CleanUpClasses) {
-  EXPECT_EQ(clean_class('a'), CleanClass::Keep);
-  EXPECT_EQ(clean_class(0), CleanClass::Drop);
+  EXPECT_EQ(clean_class('a'), CleanClass::kKeep);
+  EXPECT_EQ(clean_class(0), CleanClass::kDrop);
   for (Cp c : {0x09, 0x0A, 0x0D, 0x20, 0xA0, 0x1680, 0x2000, 0x200A, 0x202F, 0x205F, 0x3000})
-    EXPECT_EQ(clean_class(c), CleanClass::Whitespace) << std::hex << c;
+    EXPECT_EQ(clean_class(c), CleanClass::kWhitespace) << std::hex << c;
   for (Cp c : {0x01, 0x0B, 0x0C, 0x1C, 0x1F, 0x7F, 0x85, 0x9F, 0xAD, 0x200B, 0x200D, 0x2060, 0xFEFF, 0xFFFD,
                0xE000, 0xF0000, 0x0378, 0x180E, 0x1FAE8})
-    EXPECT_EQ(clean_class(c), CleanClass::Drop) << std::hex << c;
+    EXPECT_EQ(clean_class(c), CleanClass::kDrop) << std::hex << c;
   // Line and paragraph separators survive the clean-up; str.split() splits at them.
-  EXPECT_EQ(clean_class(0x2028), CleanClass::Keep);
+  EXPECT_EQ(clean_class(0x2028), CleanClass::kKeep);
   EXPECT_TRUE(is_split_space(0x2028));
   EXPECT_TRUE(is_split_space(0x2029));
   EXPECT_FALSE(is_split_space(0x200B));
