@@ -3,14 +3,10 @@
 // own cmd_<name>.cpp, which registers its options and a callback. Callbacks only parse and
 // call the library; they throw fcabert::Error, which main() turns into one error line.
 #include <CLI/CLI.hpp>
-#include <string>
+
+#include "cli/default_model.h"  // every subcommand's -m/--model default
 
 namespace fcabert::cli {
-
-// The bundled default model, found relative to the executable (PREFIX/share/fcabert/models/
-// sst2-minilm-l6.fcab when installed, build/share/fcabert/models/ in the build tree), or the
-// FCABERT_DEFAULT_MODEL environment variable when set.
-std::string default_model_path();
 
 void register_classify(CLI::App& app);
 void register_tokenize(CLI::App& app);
