@@ -15,6 +15,5 @@ void register_profile(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_eval_merge(CLI::App& app);
 void register_calibrate(CLI::App& app);
-void register_bench(CLI::App& app);
 
 }  // namespace fcabert::cli

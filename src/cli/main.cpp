@@ -23,6 +23,5 @@ int main(int argc, char** argv) {
   fcabert::cli::register_eval(app);
   fcabert::cli::register_eval_merge(app);
   fcabert::cli::register_calibrate(app);
-  fcabert::cli::register_bench(app);
   return fcabert::cli::parse_and_run(app, argc, argv, "fcabert");
 }

@@ -43,6 +43,15 @@ def fcabert_bin() -> str:
 
 
 @pytest.fixture(scope="session")
+def fcabert_bench_bin(fcabert_bin) -> str:
+    """The benchmark executable, built next to fcabert (CMake target fcabert_bench)."""
+    path = Path(fcabert_bin).with_name("fcabert-bench")
+    if not path.is_file():
+        pytest.fail(f"fcabert-bench binary {path} not found next to {fcabert_bin}: build first")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def minilm_models(tmp_path_factory) -> dict:
     """The pretrained MiniLM with seeded random heads, converted exactly as the parity
     references were made (tools/make_parity_data.py)."""

@@ -3,11 +3,14 @@
 Asserts behaviour, never timing: every engine ran every repetition on the same sequences,
 the FCA runs did fewer FLOPs than the dense ones, ONNX Runtime's BERT optimizer fused the
 attention, the GEMM microbenchmark measured all three precisions, the steady-state allocation
-check ran, and the markdown table was written with every engine and the target rows.
+check ran, and the markdown table was written with every engine and the target rows. The
+fcabert engines run in fcabert-bench, found next to the fcabert binary.
 """
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import pytest
 
@@ -69,3 +72,16 @@ def test_markdown_table(report):
     assert "## Targets" in text and "FCA speed-up >= 85% of FLOPs ratio" in text
     assert "linear layers (encoder GEMMs, dense fp32) >= 70% of oneDNN fp32 peak" in text
     assert data["command"].startswith(".venv/bin/python tools/bench/run_bench.py")
+
+
+def test_missing_fcabert_bench_is_named(fcabert_bin, tmp_path):
+    from tools.bench import run_bench
+    lone = tmp_path / "fcabert"  # a fcabert without its fcabert-bench
+    shutil.copy2(fcabert_bin, lone)
+    beside = f"no fcabert-bench binary at {tmp_path / 'fcabert-bench'} next to {lone}"
+    with pytest.raises(SystemExit, match=re.escape(beside)):
+        run_bench.main(["--quick", "--fcabert", str(lone), "--work-dir", str(tmp_path)])
+    given = f"no fcabert-bench binary at {tmp_path / 'nowhere'} (--fcabert-bench)"
+    with pytest.raises(SystemExit, match=re.escape(given)):
+        run_bench.main(["--quick", "--fcabert", str(lone), "--fcabert-bench", str(tmp_path / "nowhere"),
+                        "--work-dir", str(tmp_path)])

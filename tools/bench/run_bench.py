@@ -6,7 +6,7 @@ Every engine runs the same weights (read from the fcabert model file), the same 
 which the engine's tokenizer matches exactly) and the same thread count:
 
   fcabert dense / FCA, each in fp32, bf16 and int8
-      `fcabert bench --serve` processes, one per configuration, each asked for one timed
+      `fcabert-bench --serve` processes, one per configuration, each asked for one timed
       pass at a time; fcabert packs each batch without padding
   ONNX Runtime fp32
       torch.onnx export of BertForSequenceClassification, then
@@ -21,7 +21,8 @@ Each repetition runs one pass of every engine, round-robin (the starting engine 
 so drift on a shared machine hits all of them alike; every figure is the median over the
 repetitions. FLOPs follow include/fcabert/flops.h (real tokens, no padding; the engine's
 own traces), and GFLOP/s is compared with oneDNN's matmul peak measured in the same run
-(`fcabert bench --gemm`).
+(`fcabert-bench --gemm`). fcabert-bench is the benchmark executable built next to fcabert
+(build/fcabert-bench; --fcabert-bench overrides where it is).
 
   .venv/bin/python tools/bench/run_bench.py --markdown docs/PERF_RESULTS.md --json build/bench/results.json
   .venv/bin/python tools/bench/run_bench.py --quick     # a smoke run (seconds), numbers meaningless
@@ -149,7 +150,7 @@ class FcabertEngine:
     def __init__(self, binary: str, model: Path, token_file: Path, batch_size: int, threads: int, fca: bool,
                  precision: str, schedule: tuple, name: str):
         self.name = name
-        args = [binary, "bench", "--serve", "--warmup", "1", "-m", str(model), "--tokens",
+        args = [binary, "--serve", "--warmup", "1", "-m", str(model), "--tokens",
                 str(token_file), "-b", str(batch_size), "-t", str(threads), "--precision", precision]
         if fca:
             ratios, clusters, pooling = schedule
@@ -236,8 +237,19 @@ def export_onnx(torch_model, config: dict, out_dir: Path, threads: int):
 # ---------------------------------------------------------------------------------------------
 # the run
 
+def bench_binary(fcabert: str, explicit: str | None) -> str:
+    """The fcabert-bench executable: `explicit` (--fcabert-bench), or the one CMake builds and
+    installs next to the fcabert binary."""
+    path = Path(explicit) if explicit else Path(fcabert).with_name("fcabert-bench")
+    if not path.is_file():
+        where = "(--fcabert-bench)" if explicit else (f"next to {fcabert} (cmake --build builds both; "
+                                                       f"or pass --fcabert-bench)")
+        raise SystemExit(f"run_bench.py: error: no fcabert-bench binary at {path} {where}")
+    return str(path)
+
+
 def gemm_peak(binary: str, threads: int, quick: bool) -> dict:
-    args = [binary, "bench", "--gemm", "-t", str(threads)] + (["--quick"] if quick else [])
+    args = [binary, "--gemm", "-t", str(threads)] + (["--quick"] if quick else [])
     return json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
 
 
@@ -275,7 +287,7 @@ def run_workload(args, model_path: Path, model_label: str, torch_model, tokenize
         for name, fca, precision in FCABERT_CONFIGS:
             if precision not in args.precisions:
                 continue
-            engines.append(FcabertEngine(args.fcabert, model_path, token_file, batch_size, args.threads, fca,
+            engines.append(FcabertEngine(args.fcabert_bench, model_path, token_file, batch_size, args.threads, fca,
                                          precision, schedule, name))
         if "ort" in args.peers and ort_session is not None:
             engines.append(PyEngine("ONNX Runtime fp32", batches, lambda b: ort_session.run(None, b), len(tokens)))
@@ -433,6 +445,8 @@ def evaluate_targets(report: dict) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fcabert", default=str(REPO / "build" / "fcabert"), help="the fcabert binary")
+    parser.add_argument("--fcabert-bench", help="the fcabert-bench binary that runs the fcabert engines "
+                        "(default: fcabert-bench next to --fcabert)")
     parser.add_argument("--model", action="append", default=None,
                         help="model file (repeatable); default: the MiniLM default model and a random BERT-base")
     parser.add_argument("--no-bert-base", action="store_true", help="do not add the random BERT-base model")
@@ -462,6 +476,7 @@ def main(argv=None) -> int:
     args.peers = [p for p in args.peers.split(",") if p]
     if not Path(args.fcabert).is_file():
         raise SystemExit(f"run_bench.py: error: no fcabert binary at {args.fcabert} (build it, or pass --fcabert)")
+    args.fcabert_bench = bench_binary(args.fcabert, args.fcabert_bench)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -470,7 +485,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     load_start = os.getloadavg()[0]
-    gemm = gemm_peak(args.fcabert, args.threads, args.quick)
+    gemm = gemm_peak(args.fcabert_bench, args.threads, args.quick)
     log("oneDNN matmul peak: " + ", ".join(f"{k} {v:.0f}" for k, v in gemm["peak_gflops"].items()) + " GFLOP/s")
     models = [Path(m) for m in (args.model or [str(DEFAULT_MODEL)])]
     if not args.no_bert_base and args.model is None:
