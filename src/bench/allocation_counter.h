@@ -8,8 +8,11 @@
 namespace fcabert::bench {
 
 struct AllocationCounts {
-  long long total = 0;      // calls to malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign
-  long long in_onednn = 0;  // of them made by oneDNN (allocation_counter.cpp says how that is told)
+  long long total = 0;  // calls to malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign
+  // Of them, those made by oneDNN: with a frame in libdnnl's code near the top of the call
+  // stack (allocation_counter.cpp). 0 when libdnnl is not a loaded shared object (a warning
+  // says so).
+  long long in_onednn = 0;
 };
 
 // Whether this build counts at all. It does not under a sanitizer: the sanitizer's runtime owns

@@ -1,7 +1,6 @@
 #include "kernels/linear.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -86,16 +85,6 @@ dnnl::memory reorder_into(const dnnl::engine& engine, const dnnl::memory::desc& 
   stream.wait();
   return target;
 }
-
-std::atomic<int> g_onednn_in_flight{0};
-
-// Marks a scope as inside oneDNN (onednn_calls_in_flight).
-struct InOneDnn {
-  InOneDnn() { g_onednn_in_flight.fetch_add(1, std::memory_order_relaxed); }
-  ~InOneDnn() { g_onednn_in_flight.fetch_sub(1, std::memory_order_relaxed); }
-  InOneDnn(const InOneDnn&) = delete;
-  InOneDnn& operator=(const InOneDnn&) = delete;
-};
 
 // The per-call descriptors and memory objects of Linear::forward go through oneDNN's C API:
 // the C++ API would allocate on our side of every call, a std::vector for each descriptor's
@@ -241,8 +230,6 @@ QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out) {
   return q;
 }
 
-int onednn_calls_in_flight() { return g_onednn_in_flight.load(std::memory_order_relaxed); }
-
 void to_bf16(const float* x, int64_t count, uint16_t* out) {
   if (worth_parallel(count)) {
 #pragma omp parallel for simd schedule(static)
@@ -300,7 +287,6 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
     }
     source = buffers.input;
   }
-  const InOneDnn in_onednn;
   // Memory objects are cheap handles around our pointers; only their row count changes.
   const CallMemory src(plain_desc({rows, in_features_}, input_type(precision_)), engine_, source);
   const CallMemory dst(plain_desc({rows, out_features_}, dt::f32), engine_, y);

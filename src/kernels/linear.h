@@ -50,11 +50,6 @@ struct QuantizedU8 {
 // calling thread's OpenMP team for large counts.
 QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out);
 
-// How many Linear::forward calls are inside oneDNN right now (creating the memory handles or
-// executing), over all threads. For diagnostics only: `fcabert bench` attributes the heap
-// allocations made while this is non-zero to oneDNN.
-int onednn_calls_in_flight();
-
 // x[count] rounded to nearest-even bf16 (the upper 16 bits of the fp32 pattern). Parallel
 // over the calling thread's OpenMP team for large counts.
 void to_bf16(const float* x, int64_t count, uint16_t* out);
