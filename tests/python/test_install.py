@@ -1,5 +1,5 @@
-"""`cmake --install`: the installed fcabert finds its bundled model relative to itself (from any
-directory, after the prefix is moved), and a project of one's own builds against the installed
+"""`cmake --install`: the installed fcabert and fcabert-bench find their bundled model relative to
+themselves (from any directory, after the prefix is moved), and a project of one's own builds against the installed
 CMake package and classifies through the public C++ API (examples/classify_sentence)."""
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def installed(fcabert_bin, tmp_path_factory) -> Path:
 
 
 def test_install_lays_out_binary_model_headers_and_package(installed):
-    for relative in ("bin/fcabert", "share/fcabert/models/sst2-minilm-l6.fcab", "include/fcabert/engine.h",
+    for relative in ("bin/fcabert", "bin/fcabert-bench", "share/fcabert/models/sst2-minilm-l6.fcab", "include/fcabert/engine.h",
                      "lib/libfcabert.a", "lib/cmake/fcabert/fcabertConfig.cmake"):
         assert (installed / relative).is_file(), relative
 
@@ -59,13 +59,26 @@ def test_installed_cli_finds_its_model_from_another_directory(installed, fcabert
     assert len(got.splitlines()) == len(sample.read_text().splitlines())
 
 
-def test_installed_cli_names_the_missing_model(installed, tmp_path):
+def test_installed_bench_finds_its_model_from_another_directory(installed, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tokens = elsewhere / "tokens.jsonl"
+    tokens.write_text('{"ids": [101, 1037, 2986, 2143, 102]}\n{"ids": [101, 10634, 102]}\n')
+    report = json.loads(run(installed / "bin" / "fcabert-bench", "--tokens", tokens.name, "-r", 1, "--warmup", 0,
+                            cwd=elsewhere, env=env_without_default_model()).stdout)
+    assert report["model"] == str((installed / "share" / "fcabert" / "models" / "sst2-minilm-l6.fcab").resolve())
+    assert report["sequences"] == 2 and report["forward_allocations_outside_onednn"] == 0
+
+
+@pytest.mark.parametrize("binary, args", [("fcabert", ["classify", "-"]), ("fcabert-bench", ["--tokens", "-"])])
+def test_installed_binaries_name_the_missing_model(installed, tmp_path, binary, args):
     # A copy of the installed binary in a prefix without share/: the error says where it looked.
     (tmp_path / "bin").mkdir()
-    shutil.copy2(installed / "bin" / "fcabert", tmp_path / "bin" / "fcabert")
-    result = subprocess.run([str(tmp_path / "bin" / "fcabert"), "classify", "-"], input="fine\n",
+    shutil.copy2(installed / "bin" / binary, tmp_path / "bin" / binary)
+    result = subprocess.run([str(tmp_path / "bin" / binary), *args], input="fine\n",
                             capture_output=True, text=True, env=env_without_default_model())
     assert result.returncode == 1
+    assert f"{binary}: error: " in result.stderr
     assert str(tmp_path / "share" / "fcabert" / "models" / "sst2-minilm-l6.fcab") in result.stderr
 
 
