@@ -1,5 +1,5 @@
 #pragma once
-// The --precision flag shared by classify, eval, profile and bench:
+// The --precision flag shared by classify, eval, profile and fcabert-bench:
 //   --precision fp32|bf16|int8   the arithmetic of the encoder's GEMMs (LoadOptions::precision)
 #include <CLI/CLI.hpp>
 #include <string>

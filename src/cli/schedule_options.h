@@ -1,5 +1,5 @@
 #pragma once
-// The FCA schedule flags shared by classify, profile (and later eval):
+// The FCA schedule flags shared by classify, profile, eval and fcabert-bench:
 //   --keep-ratios 1,0.9,...  --clusters C  --pooling weighted|mean  --dense
 // Each overrides only its own part of the model file's schedule.
 #include <CLI/CLI.hpp>

@@ -1,5 +1,5 @@
 #pragma once
-// A GEMM microbenchmark: what oneDNN's matmul reaches on this machine, for `fcabert bench
+// A GEMM microbenchmark: what oneDNN's matmul reaches on this machine, for `fcabert-bench
 // --gemm` (the peak the engine's linear layers are measured against).
 #include <cstdint>
 #include <string>

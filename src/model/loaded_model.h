@@ -1,6 +1,6 @@
 #pragma once
 // What a Model holds (Model::Internals, opaque in include/fcabert/engine.h): metadata,
-// tokenizer and the bound network. Sessions (and bench) run the network.
+// tokenizer and the bound network. Sessions (and fcabert-bench) run the network.
 #include <memory>
 #include <string>
 
