@@ -20,6 +20,10 @@ APT_PACKAGES=(
   # it; Debian has it only as a Recommends of libdnnl-dev, which --no-install-recommends drops.
   libdnnl-dev ocl-icd-opencl-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libutf8proc-dev
+  # SHA-256 of model files and shard inputs (src/io/digest.cpp).
+  libssl-dev
+  # Running jobs in shards on this machine: the GNU parallel recipes of docs/SCALE_OUT.md.
+  parallel
   # The fuzz pass of scripts/test.sh: clang with libFuzzer and the sanitizer runtimes
   # (libclang-rt-14-dev) and clang's OpenMP (libomp-dev), see scripts/fuzz.sh.
   clang libclang-rt-14-dev libomp-dev

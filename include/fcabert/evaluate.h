@@ -11,7 +11,9 @@
 // Options::limit) has i % N == K - 1; round-robin keeps every shard's length mix alike. A
 // Report records its shard set; merge_reports() sums confusion matrices, joins regression
 // pairs (ordered by example index, so that the merged numbers equal an unsharded run bit for
-// bit) and refuses overlapping, missing or mismatched shards.
+// bit) and refuses overlapping, missing or mismatched shards. Shards run on different machines
+// are matched by what they computed, not where: the model file's SHA-256, the precision, the
+// engine version and the evaluation's options (the model's path is only shown).
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -25,13 +27,9 @@
 #include "fcabert/engine.h"
 #include "fcabert/glue.h"
 #include "fcabert/metrics.h"
+#include "fcabert/shard.h"
 
 namespace fcabert::eval {
-
-struct Shard {
-  int64_t index = 1;  // K, 1-based
-  int64_t count = 1;  // N
-};
 
 struct Options {
   std::optional<glue::Task> task;  // unset: from the folder name of `data`
@@ -63,7 +61,9 @@ struct SplitResult {
 
 struct Report {
   std::string task;             // glue::TaskInfo::name
-  std::string model;            // the model file's path
+  std::string model;            // the model file's path, as given (shown, not compared)
+  std::string model_sha256;     // of the model file (what merge compares)
+  std::string precision;        // the precision the engine ran ("fp32", "bf16", "int8")
   std::string fcabert_version;  // of the engine that ran it
   FcaSchedule schedule;         // the one the FCA side ran
   int64_t shard_count = 1;
@@ -102,12 +102,12 @@ Report evaluate(const std::shared_ptr<const Model>& model, const Dataset& datase
 metrics::Scores score(const glue::TaskInfo& task, const SideResult& side);
 
 // Merges shard reports into one. `names` (one per report, e.g. the files) appear in errors.
-// Throws fcabert::Error for reports of different evaluations (task, model, schedule, max_len,
-// limit, shard count, splits, compare_dense), a shard given twice or missing, or example
-// counts that do not add up.
+// Throws fcabert::Error for reports of different evaluations (task, model SHA-256, precision,
+// engine version, schedule, max_len, limit, shard count, splits, compare_dense), a shard given
+// twice or missing, or example counts that do not add up.
 Report merge_reports(const std::vector<Report>& reports, const std::vector<std::string>& names);
 
-// The report as JSON ("format": "fcabert-eval-report", version 1), and back. read_report
+// The report as JSON ("format": "fcabert-eval-report", version 2), and back. read_report
 // throws fcabert::Error naming `file` for anything that is not such a report.
 std::string report_to_json(const Report& report);
 Report report_from_json(const std::string& text, const std::string& file);

@@ -17,6 +17,7 @@
 #include "fcabert/error.h"
 #include "fcabert/evaluate.h"
 #include "fcabert/glue.h"
+#include "fcabert/shard.h"
 #include "io/output_file.h"
 
 namespace fcabert::cli {
@@ -40,24 +41,6 @@ struct EvalOptions {
   ScheduleFlags schedule;
 };
 
-eval::Shard parse_shard(const std::string& text) {
-  const size_t slash = text.find('/');
-  eval::Shard shard;
-  try {
-    if (slash == std::string::npos) throw std::invalid_argument("no slash");
-    size_t used = 0;
-    shard.index = std::stoll(text.substr(0, slash), &used);
-    if (used != slash) throw std::invalid_argument("junk");
-    shard.count = std::stoll(text.substr(slash + 1), &used);
-    if (used != text.size() - slash - 1) throw std::invalid_argument("junk");
-  } catch (const std::exception&) {
-    throw Error("--shard '" + text + "': expected K/N, e.g. 2/8 (shard K of N, 1-based)");
-  }
-  if (shard.count < 1 || shard.index < 1 || shard.index > shard.count)
-    throw Error("--shard '" + text + "': need 1 <= K <= N");
-  return shard;
-}
-
 // The library's options from the flags (the schedule is resolved once the model is loaded).
 eval::Options library_options(const EvalOptions& options) {
   if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
@@ -65,7 +48,7 @@ eval::Options library_options(const EvalOptions& options) {
   if (options.limit < 0) throw Error("--limit must be at least 0");
   if (options.data.empty()) throw Error("--data is required: a GLUE task folder or a .tsv file");
   eval::Options out;
-  out.shard = parse_shard(options.shard);
+  out.shard = fcabert::parse_shard(options.shard);
   if (!options.task.empty()) out.task = glue::parse_task(options.task);
   out.data = options.data;
   out.batch_size = options.batch_size;

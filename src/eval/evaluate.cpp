@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "fcabert/digest.h"
 #include "fcabert/error.h"
 #include "fcabert/runner.h"
 
@@ -60,7 +61,7 @@ std::vector<int> model_to_task_classes(glue::Task task_id, const glue::TaskInfo&
 std::vector<int64_t> shard_indices(int64_t examples, const Shard& shard) {
   std::vector<int64_t> indices;
   for (int64_t i = 0; i < examples; ++i)
-    if (i % shard.count == shard.index - 1) indices.push_back(i);
+    if (shard.owns(i)) indices.push_back(i);
   return indices;
 }
 
@@ -199,9 +200,7 @@ Dataset read_dataset(const Options& options) {
 
 Report evaluate(const std::shared_ptr<const Model>& model, const Dataset& dataset, const Options& options,
                 const Callbacks& callbacks) {
-  if (options.shard.count < 1 || options.shard.index < 1 || options.shard.index > options.shard.count)
-    throw Error("shard " + std::to_string(options.shard.index) + "/" + std::to_string(options.shard.count) +
-                ": need 1 <= K <= N");
+  validate_shard(options.shard, "shard");
   if (options.limit < 0) throw Error("the example limit must be at least 0 (0: every example)");
   const glue::Task task_id = dataset.task;
   const glue::TaskInfo& task = glue::task_info(task_id);
@@ -225,6 +224,8 @@ Report evaluate(const std::shared_ptr<const Model>& model, const Dataset& datase
   Report report;
   report.task = task.name;
   report.model = model->path();
+  report.model_sha256 = file_sha256(model->path());
+  report.precision = precision_name(model->options().precision);
   report.fcabert_version = version();
   report.schedule = session.schedule();
   report.shard_count = options.shard.count;

@@ -17,7 +17,7 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 constexpr const char* kReportFormat = "fcabert-eval-report";
-constexpr int kReportVersion = 1;
+constexpr int kReportVersion = 2;  // 2: model_sha256 and precision
 
 double per_second(int64_t examples, double seconds) { return seconds > 0 ? examples / seconds : 0.0; }
 
@@ -125,7 +125,12 @@ void check_same_evaluation(const Report& first, const std::string& first_name, c
                 "); merge only shards of one evaluation");
   };
   if (report.task != first.task) differ("task", first.task, report.task);
-  if (report.model != first.model) differ("model", first.model, report.model);
+  if (report.model_sha256 != first.model_sha256)
+    differ("model (SHA-256 of the file)", first.model + " " + first.model_sha256,
+           report.model + " " + report.model_sha256);
+  if (report.precision != first.precision) differ("precision", first.precision, report.precision);
+  if (report.fcabert_version != first.fcabert_version)
+    differ("fcabert version", first.fcabert_version, report.fcabert_version);
   if (fca::schedule_to_json(report.schedule) != fca::schedule_to_json(first.schedule))
     differ("schedule", fca::schedule_to_json(first.schedule).dump(),
            fca::schedule_to_json(report.schedule).dump());
@@ -210,6 +215,8 @@ std::string report_to_json(const Report& report) {
   out["task"] = report.task;
   out["glue_metric"] = task.glue_metric;
   out["model"] = report.model;
+  out["model_sha256"] = report.model_sha256;
+  out["precision"] = report.precision;
   out["schedule"] = fca::schedule_to_json(report.schedule);
   out["max_len"] = report.max_len;
   out["limit"] = report.limit;
@@ -238,6 +245,8 @@ Report report_from_json(const std::string& text, const std::string& file) {
     report.task = in.at("task").get<std::string>();
     const glue::TaskInfo& task = glue::task_info(glue::parse_task(report.task));
     report.model = in.at("model").get<std::string>();
+    report.model_sha256 = in.at("model_sha256").get<std::string>();
+    report.precision = in.at("precision").get<std::string>();
     report.fcabert_version = in.at("fcabert_version").get<std::string>();
     report.schedule = fca::schedule_from_json(in.at("schedule"));
     report.max_len = in.at("max_len").get<int64_t>();

@@ -119,7 +119,8 @@ void write_split(const glue::TaskInfo& task, const SplitResult& split, std::ostr
 void write_text_report(const Report& report, std::ostream& out, bool merged) {
   const glue::TaskInfo& task = glue::task_info(glue::parse_task(report.task));
   out << "task       " << task.name << " (" << task.dir_name << "), GLUE metric " << task.glue_metric << '\n';
-  out << "model      " << report.model << '\n';
+  out << "model      " << report.model << " (SHA-256 " << report.model_sha256.substr(0, 12) << "..., "
+      << report.precision << ")\n";
   out << "schedule   " << fca::describe_schedule(report.schedule) << '\n';
   out << "examples   " << shard_text(report) << '\n';
   for (const SplitResult& split : report.splits) write_split(task, split, out, merged);

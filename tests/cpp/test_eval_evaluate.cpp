@@ -162,12 +162,30 @@ TEST_F(Evaluate, ShardsMergeToTheUnshardedReport) {
   // Refused: a shard twice, a shard missing, a shard of another evaluation.
   EXPECT_THROW(merge_reports({shards[0], shards[0], shards[1], shards[2]}, {"a", "b", "c", "d"}), Error);
   EXPECT_THROW(merge_reports({shards[0], shards[1]}, {"a", "b"}), Error);
+  const auto refused_for = [&](const Report& other, const std::string& what) {
+    try {
+      merge_reports({shards[0], shards[1], other}, {"a", "b", "c"});
+      ADD_FAILURE() << "a shard with another " << what << " was merged";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("c: its " + what), std::string::npos) << e.what();
+    }
+  };
   Report other = shards[2];
-  other.model = "another.fcab";
-  EXPECT_THROW(merge_reports({shards[0], shards[1], other}, {"a", "b", "c"}), Error);
+  other.model_sha256 = std::string(64, '0');
+  refused_for(other, "model (SHA-256 of the file)");
+  other = shards[2];
+  other.precision = "int8";
+  refused_for(other, "precision");
+  other = shards[2];
+  other.fcabert_version = "0.0.1";
+  refused_for(other, "fcabert version");
   other = shards[2];
   other.max_len = 7;
-  EXPECT_THROW(merge_reports({shards[0], shards[1], other}, {"a", "b", "c"}), Error);
+  refused_for(other, "max_len");
+  // The same file under another path (another machine's checkout) is the same model.
+  other = shards[2];
+  other.model = "/elsewhere/model.fcab";
+  EXPECT_EQ(merge_reports({shards[0], shards[1], other}, {"a", "b", "c"}).splits[0].fca.examples, a.examples);
 }
 
 TEST_F(Evaluate, ReportsSurviveJsonAndPrint) {

@@ -2,6 +2,7 @@
 the committed PyTorch reference accuracy for SST-2, exact shard merging, and clean errors."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_sst2_metrics_match_scikit_learn(sst2_dense):
 
 def test_report_is_well_formed(sst2_dense):
     report, _, _ = sst2_dense
-    assert report["format"] == "fcabert-eval-report" and report["format_version"] == 1
+    assert report["format"] == "fcabert-eval-report" and report["format_version"] == 2
     assert report["task"] == "sst2" and report["glue_metric"] == "acc"
     assert report["schedule"]["description"] == "dense"
     assert report["shard_count"] == 1 and report["shards"] == [1]
@@ -98,6 +99,8 @@ def test_report_is_well_formed(sst2_dense):
     assert fca["examples"] == 872 and fca["seconds"] > 0
     for key in ("fcabert_version", "model", "max_len", "limit"):
         assert key in report
+    assert report["model_sha256"] == hashlib.sha256(Path(report["model"]).read_bytes()).hexdigest()
+    assert report["precision"] == "fp32"
 
 
 def test_stsb_regression_matches_scipy(fcabert_bin, task_models, tmp_path):
