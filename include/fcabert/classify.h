@@ -15,6 +15,13 @@
 //   warning ("FILE:LINE: reason (skipped)", spdlog) and counted in Summary::skipped, and the
 //   run goes on;
 // - a read error stops the run the same way (never skipped).
+//
+// Shards (Options::shard, `classify --shard K/N`): batch b, the lines [b*B, (b+1)*B) of the
+// whole input for a batch size B, belongs to shard K of N when b % N == K - 1. Every shard
+// reads the whole input but encodes, runs and hands back only its own batches, so its
+// batches are exactly those of an unsharded run and so are its results, bit for bit (int8's
+// per-call input scales included). A bad row stops (or, skipped, is reported by) only the
+// shard that owns it. include/fcabert/classify_shards.h writes and merges the shards' output.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -23,6 +30,7 @@
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
 #include "fcabert/input.h"
+#include "fcabert/shard.h"
 
 namespace fcabert::classify {
 
@@ -30,6 +38,7 @@ struct Options {
   int64_t batch_size = 32;
   int64_t max_len = 0;         // 0 = the model's (resolve_max_len)
   bool skip_bad_rows = false;  // a bad row becomes an error Row instead of stopping the run
+  Shard shard;                 // 1/1: every batch
 };
 
 // One input line's result. Exactly one of `prediction` and `error` is set; the pointers are
@@ -42,11 +51,13 @@ struct Row {
 };
 
 struct Summary {
-  int64_t lines = 0;      // rows handed back, bad rows included
-  int64_t empty = 0;      // empty lines classified as empty texts
-  int64_t truncated = 0;  // lines cut to max_len
-  int64_t skipped = 0;    // bad rows (Options::skip_bad_rows)
-  int64_t max_len = 0;    // the truncation length used
+  int64_t lines = 0;         // rows handed back, bad rows included
+  int64_t empty = 0;         // empty lines classified as empty texts
+  int64_t truncated = 0;     // lines cut to max_len
+  int64_t skipped = 0;       // bad rows (Options::skip_bad_rows)
+  int64_t max_len = 0;       // the truncation length used
+  int64_t lines_read = 0;    // every input line, other shards' batches included
+  std::string input_sha256;  // SHA-256 of every line read, each followed by '\n'
 };
 
 // A line stopped the run; every row before it was handed back. what() names FILE:LINE.
@@ -55,7 +66,7 @@ class Stopped : public Error {
   using Error::Error;
 };
 
-// Receives each batch's rows, in input order.
+// Receives each batch's rows, in input order (InputLine::index tells where a batch starts).
 using BatchCallback = std::function<void(const std::vector<Row>& rows)>;
 
 // Classifies every line of `reader` with `session`. Throws Stopped as described above,

@@ -19,6 +19,7 @@ struct InputLine {
   std::string text;    // without the trailing '\n'
   std::string source;  // file name, or "<stdin>"
   int64_t number = 0;  // 1-based within its source
+  int64_t index = 0;   // 0-based within the whole input (every source, in order)
 };
 
 class LineReader {
@@ -43,6 +44,7 @@ class LineReader {
   std::istream* in_ = nullptr;
   std::string source_;
   int64_t line_number_ = 0;
+  int64_t lines_read_ = 0;  // every source
   uint64_t bytes_read_ = 0;
   uint64_t bytes_total_ = 0;
 };

@@ -7,8 +7,39 @@
 #include <string>
 #include <vector>
 
+#include "fcabert/digest.h"
+
 namespace fcabert::classify {
 namespace {
+
+// The input lines in order, hashed as they are read (Summary::input_sha256), whoever's batch
+// they are in: the shards of one job prove that they read the same input.
+class HashedInput {
+ public:
+  explicit HashedInput(LineReader& reader) : reader_(reader) {}
+
+  // Reads the next line; false at the end. A read error is returned as Stopped in `stop`.
+  bool next(InputLine& line, std::optional<Stopped>& stop) {
+    try {
+      if (!reader_.next(line)) return false;
+    } catch (const Error& e) {  // a read error, not a bad row: never skipped
+      stop = Stopped(e.what());
+      return false;
+    }
+    hash_.update(line.text);
+    hash_.update("\n");
+    ++lines_;
+    return true;
+  }
+
+  int64_t lines() const { return lines_; }
+  std::string hex_digest() const { return hash_.hex_digest(); }
+
+ private:
+  LineReader& reader_;
+  Sha256 hash_;
+  int64_t lines_ = 0;
+};
 
 // One batch's lines and what became of them; its buffers are reused from batch to batch.
 class Batch {
@@ -17,17 +48,14 @@ class Batch {
 
   // Reads and encodes up to a batch of lines. Returns the Stopped error of a line that ends
   // the run (the lines before it stay in the batch), or nothing.
-  std::optional<Stopped> fill(LineReader& reader, const Tokenizer& tokenizer, bool pair, int64_t max_len,
+  std::optional<Stopped> fill(HashedInput& input, const Tokenizer& tokenizer, bool pair, int64_t max_len,
                               bool skip_bad_rows, Summary& summary) {
     encodings_.clear();
     count_ = 0;
+    std::optional<Stopped> stop;
     while (count_ < lines_.size()) {
       InputLine& line = lines_[count_];
-      try {
-        if (!reader.next(line)) break;
-      } catch (const Error& e) {  // a read error, not a bad row: never skipped
-        return Stopped(e.what());
-      }
+      if (!input.next(line, stop)) return stop;
       try {
         encodings_.push_back(encode_line(tokenizer, line, pair, max_len));
         errors_[count_].reset();
@@ -39,11 +67,23 @@ class Batch {
         errors_[count_] = e.what();
         ++summary.skipped;
       }
-      // The text is encoded; a huge line must not keep its buffer for the rest of the run.
-      if (line.text.capacity() > (size_t{1} << 20)) std::string().swap(line.text);
+      release_if_huge(line);
       ++count_;
     }
     return std::nullopt;
+  }
+
+  // Reads up to a batch of lines that belong to another shard, without encoding them.
+  // Returns how many were read (0 at the end) and sets `stop` for a read error.
+  size_t pass_over(HashedInput& input, std::optional<Stopped>& stop) {
+    count_ = 0;
+    encodings_.clear();
+    size_t passed = 0;
+    while (passed < lines_.size() && input.next(lines_.front(), stop)) {
+      release_if_huge(lines_.front());
+      ++passed;
+    }
+    return passed;
   }
 
   size_t size() const { return count_; }
@@ -68,6 +108,12 @@ class Batch {
   }
 
  private:
+  // The text is encoded (or passed over); a huge line must not keep its buffer for the rest
+  // of the run.
+  static void release_if_huge(InputLine& line) {
+    if (line.text.capacity() > (size_t{1} << 20)) std::string().swap(line.text);
+  }
+
   std::vector<InputLine> lines_;
   std::vector<std::optional<std::string>> errors_;  // per slot: why the line was skipped
   std::vector<Encoding> encodings_;                 // of the lines without an error
@@ -80,14 +126,20 @@ class Batch {
 Summary classify_lines(Session& session, LineReader& reader, const Options& options,
                        const BatchCallback& on_batch) {
   if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
+  validate_shard(options.shard);
   const Model& model = session.model();
   const ModelInfo& info = model.info();
   Summary summary;
   summary.max_len = resolve_max_len(options.max_len, info);
+  HashedInput input(reader);
   Batch batch(static_cast<size_t>(options.batch_size));
   std::optional<Stopped> stop;
-  while (!stop) {
-    stop = batch.fill(reader, model.tokenizer(), info.head.pair_input, summary.max_len, options.skip_bad_rows,
+  for (int64_t b = 0; !stop; ++b) {
+    if (!options.shard.owns(b)) {
+      if (batch.pass_over(input, stop) == 0) break;
+      continue;
+    }
+    stop = batch.fill(input, model.tokenizer(), info.head.pair_input, summary.max_len, options.skip_bad_rows,
                       summary);
     if (batch.size() == 0) break;
     const std::vector<Prediction> predictions = session.run(batch.encodings());
@@ -95,6 +147,8 @@ Summary classify_lines(Session& session, LineReader& reader, const Options& opti
     summary.lines += static_cast<int64_t>(batch.size());
   }
   if (stop) throw *stop;
+  summary.lines_read = input.lines();
+  summary.input_sha256 = input.hex_digest();
   return summary;
 }
 

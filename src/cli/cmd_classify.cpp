@@ -7,12 +7,17 @@
 // - a line that stops the run: every result before it has been written and flushed to
 //   stdout; with --output FILE nothing is renamed into FILE (all or nothing);
 // - --output FILE: results go to a temporary next to FILE, renamed when the run succeeds;
-//   SIGINT / SIGTERM remove it (exit 130 / 143; see src/io/output_file.h).
+//   SIGINT / SIGTERM remove it (exit 130 / 143; see src/io/output_file.h);
+// - --shard K/N: the rows of this shard's batches are rendered as usual, batch by batch, into
+//   a shard file (include/fcabert/classify_shards.h); classify-merge joins the shard files
+//   into exactly the output of one unsharded run (docs/SCALE_OUT.md).
 #include <spdlog/spdlog.h>
 
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,10 +27,12 @@
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
 #include "fcabert/classify.h"
+#include "fcabert/classify_shards.h"
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
 #include "fcabert/fca.h"
 #include "fcabert/input.h"
+#include "fcabert/shard.h"
 #include "io/output_file.h"
 
 namespace fcabert::cli {
@@ -43,7 +50,14 @@ struct ClassifyOptions {
   bool explain = false;
   bool skip_bad_rows = false;
   std::string output;  // empty: stdout
+  std::string shard;   // --shard K/N; empty: the whole input, printed as usual
   ScheduleFlags schedule;
+};
+
+struct MergeOptions {
+  std::vector<std::string> shards;
+  std::string output;  // empty: stdout
+  bool quiet = false;
 };
 
 // Adds what the user should do to a Stopped error: the results before the line are on
@@ -66,10 +80,26 @@ void warn_about(const classify::Summary& summary) {
                  summary.skipped);
 }
 
+// The output settings that shape the rendered rows: the shards of one job must share them.
+std::string output_settings(const ClassifyOptions& options, const LineReader& reader) {
+  return nlohmann::json{
+      {"format", options.format}, {"explain", options.explain}, {"name_sources", reader.multiple_sources()}}
+      .dump();
+}
+
+// Takes what `buffer` holds and empties it.
+std::string take(std::ostringstream& buffer) {
+  std::string text = buffer.str();
+  buffer.str("");
+  return text;
+}
+
 void run_classify(const ClassifyOptions& options) {
   if (options.threads < 1) throw Error("--threads must be at least 1");
   if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
   const OutputFormat format = parse_output_format(options.format);
+  const bool sharded = !options.shard.empty();
+  const Shard shard = sharded ? parse_shard(options.shard) : Shard{};
   LineReader reader(options.inputs);  // checks the input files before the model loads
 
   auto model = Model::load(options.model, load_options(options.threads, options.precision));
@@ -79,10 +109,17 @@ void run_classify(const ClassifyOptions& options) {
   session_options.explain = options.explain;
   Session session(model, session_options);
   spdlog::debug("FCA schedule: {}", fca::describe_schedule(session.schedule()));
+  const classify::Options run_options{options.batch_size, max_len, options.skip_bad_rows, shard};
   std::unique_ptr<OutputFile> output_file;
   if (!options.output.empty()) output_file = std::make_unique<OutputFile>(options.output);
-  PredictionWriter writer(output_file ? output_file->stream() : std::cout, format, model->info().head,
-                          model->tokenizer(), reader.multiple_sources(), options.explain);
+  std::ostream& out = output_file ? output_file->stream() : std::cout;
+  std::ostringstream rendered;  // --shard: a batch's rows, before they go into the shard file
+  PredictionWriter writer(sharded ? rendered : out, format, model->info().head, model->tokenizer(),
+                          reader.multiple_sources(), options.explain);
+  std::optional<classify::ShardWriter> shard_file;
+  if (sharded)
+    shard_file.emplace(
+        out, classify::shard_header(session, run_options, output_settings(options, reader), take(rendered)));
   Progress progress("examples", !options.quiet);
   int64_t done = 0;
   const auto write_batch = [&](const std::vector<classify::Row>& rows) {
@@ -92,17 +129,19 @@ void run_classify(const ClassifyOptions& options) {
       else
         writer.write(*row.line, *row.encoding, *row.prediction);
     }
+    if (shard_file)
+      shard_file->write_batch(rows.front().line->index, static_cast<int64_t>(rows.size()), take(rendered));
     writer.flush();  // results so far are complete even if a later line is bad
     done += static_cast<int64_t>(rows.size());
     progress.update(done, reader.bytes_read(), reader.bytes_total());
   };
   classify::Summary summary;
   try {
-    summary = classify::classify_lines(session, reader, {options.batch_size, max_len, options.skip_bad_rows},
-                                       write_batch);
+    summary = classify::classify_lines(session, reader, run_options, write_batch);
   } catch (const classify::Stopped& stop) {
     rethrow_stopped(stop, options.output);
   }
+  if (shard_file) shard_file->finish(summary);
   if (output_file) output_file->commit();
   progress.finish(summary.lines);
   warn_about(summary);
@@ -133,9 +172,41 @@ void register_classify(CLI::App& app) {
                 "stopping; each gets an error row in the output");
   cmd->add_flag("--explain", options->explain,
                 "show what FCA did per layer: token counts and the tokens kept (text, jsonl)");
+  cmd->add_option("--shard", options->shard,
+                  "classify only shard K/N (every N-th batch of lines, from the K-th) and write a shard file "
+                  "for classify-merge instead of the results");
   add_schedule_flags(cmd, options->schedule);
   add_precision_flag(cmd, options->precision);
   cmd->callback([options] { run_classify(*options); });
+}
+
+namespace {
+
+void run_classify_merge(const MergeOptions& options) {
+  std::unique_ptr<OutputFile> output_file;
+  if (!options.output.empty()) output_file = std::make_unique<OutputFile>(options.output);
+  const classify::Summary summary =
+      classify::merge_shards(options.shards, output_file ? output_file->stream() : std::cout);
+  if (output_file) output_file->commit();
+  if (!options.quiet)
+    spdlog::info("merged {} shard file(s): {} rows for {} input lines", options.shards.size(), summary.lines,
+                 summary.lines_read);
+  warn_about(summary);
+}
+
+}  // namespace
+
+void register_classify_merge(CLI::App& app) {
+  auto options = std::make_shared<MergeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "classify-merge",
+      "join the shard files of `classify --shard K/N` into the output of one unsharded run");
+  cmd->add_option("shards", options->shards, "every shard's file, in any order")->required();
+  cmd->add_option("-o,--output", options->output,
+                  "write the merged results to this file (through a temporary renamed on success) instead of "
+                  "stdout");
+  cmd->add_flag("-q,--quiet", options->quiet, "no summary line");
+  cmd->callback([options] { run_classify_merge(*options); });
 }
 
 }  // namespace fcabert::cli

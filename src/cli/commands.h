@@ -9,6 +9,7 @@
 namespace fcabert::cli {
 
 void register_classify(CLI::App& app);
+void register_classify_merge(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_profile(CLI::App& app);

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   // temporaries and exit 130 / 143 (src/io/output_file.h). The library only does it if asked.
   fcabert::remove_temporaries_on_signals();
   fcabert::cli::register_classify(app);
+  fcabert::cli::register_classify_merge(app);
   fcabert::cli::register_tokenize(app);
   fcabert::cli::register_inspect(app);
   fcabert::cli::register_profile(app);

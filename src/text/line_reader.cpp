@@ -44,6 +44,7 @@ bool LineReader::next(InputLine& line) {
   bytes_read_ += line.text.size() + 1;
   line.source = source_;
   line.number = ++line_number_;
+  line.index = lines_read_++;
   return true;
 }
 

@@ -9,41 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "classify_test_util.h"
 #include "fcabert/classify.h"
-#include "fcabert/model_file.h"
-#include "test_model_tiny_bert.h"
 
 namespace fcabert {
 namespace {
-
-namespace fs = std::filesystem;
-
-class ClassifyLines : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("fcabert_classify_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-    ModelInfo info;
-    info.bert = model_test::tiny_config();
-    info.head = model_test::tiny_head();
-    info.tokenizer.vocab = model_test::tiny_vocab(info.bert, {"the", "a", "good", "bad", "movie"});
-    info.tokenizer.max_len = 6;
-    const std::string model = (dir_ / "tiny.fcab").string();
-    write_model_file(model, info, model_test::random_bert_tensors(info.bert, 3, 13));
-    model_ = Model::load(model, LoadOptions{1});
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string write_lines(const std::string& name, const std::vector<std::string>& lines) const {
-    const std::string path = (dir_ / name).string();
-    std::ofstream out(path, std::ios::binary);
-    for (const std::string& line : lines) out << line << '\n';
-    return path;
-  }
-
-  fs::path dir_;
-  std::shared_ptr<const Model> model_;
-};
 
 struct Collected {
   std::vector<std::string> texts;  // per row: the line's text, or "error: ..." for a bad row
@@ -74,7 +44,7 @@ TEST_F(ClassifyLines, RowsComeBackInInputOrderBatchByBatchWithTheSessionsPredict
   LineReader reader({write_lines("in.txt", lines)});
   Session session(model_);
   Collected got;
-  const classify::Summary summary = classify::classify_lines(session, reader, {4, 0, false}, collect(got));
+  const classify::Summary summary = classify::classify_lines(session, reader, {4, 0, false, {}}, collect(got));
   EXPECT_EQ(got.texts, lines);
   EXPECT_EQ(got.numbers, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(got.batch_sizes, (std::vector<size_t>{4, 2}));
@@ -97,7 +67,7 @@ TEST_F(ClassifyLines, ABadRowStopsTheRunAfterTheRowsBeforeIt) {
   Session session(model_);
   Collected got;
   try {
-    classify::classify_lines(session, reader, {8, 0, false}, collect(got));
+    classify::classify_lines(session, reader, {8, 0, false, {}}, collect(got));
     FAIL() << "the invalid UTF-8 line did not stop the run";
   } catch (const classify::Stopped& e) {
     EXPECT_EQ(std::string(e.what()).rfind(path + ":3: invalid UTF-8", 0), 0u) << e.what();
@@ -110,7 +80,7 @@ TEST_F(ClassifyLines, SkipBadRowsGivesAnErrorRowAndGoesOn) {
   LineReader reader({path});
   Session session(model_);
   Collected got;
-  const classify::Summary summary = classify::classify_lines(session, reader, {2, 0, true}, collect(got));
+  const classify::Summary summary = classify::classify_lines(session, reader, {2, 0, true, {}}, collect(got));
   ASSERT_EQ(got.texts.size(), 3u);
   EXPECT_EQ(got.texts[0], "good");
   EXPECT_EQ(got.texts[1].rfind("error: " + path + ":2: invalid UTF-8", 0), 0u) << got.texts[1];
@@ -122,8 +92,8 @@ TEST_F(ClassifyLines, SkipBadRowsGivesAnErrorRowAndGoesOn) {
 TEST_F(ClassifyLines, RejectsABatchSizeBelowOneAndABadMaxLen) {
   LineReader reader({write_lines("one.txt", {"good"})});
   Session session(model_);
-  EXPECT_THROW(classify::classify_lines(session, reader, {0, 0, false}, {}), Error);
-  EXPECT_THROW(classify::classify_lines(session, reader, {1, 1, false}, {}), Error);  // below [CLS] [SEP]
+  EXPECT_THROW(classify::classify_lines(session, reader, {0, 0, false, {}}, {}), Error);
+  EXPECT_THROW(classify::classify_lines(session, reader, {1, 1, false, {}}, {}), Error);  // below [CLS] [SEP]
 }
 
 }  // namespace
