@@ -7,9 +7,11 @@
 // traces; the dense figure is analytic unless Options::compare_dense runs a dense Session
 // beside the FCA one (the two alternate which goes first, batch by batch).
 //
-// Shards: Shard{K, N} keeps the examples whose 0-based index i within the split (after
-// Options::limit) has i % N == K - 1; round-robin keeps every shard's length mix alike. A
-// Report records its shard set; merge_reports() sums confusion matrices, joins regression
+// Shards: every shard encodes the whole split (after Options::limit) and plans the
+// length-sorted batches an unsharded run would; Shard{K, N} runs batch b when
+// b % N == K - 1. So each batch, and each result, is exactly the unsharded run's (int8's
+// per-batch input scales included), and round-robin over length-sorted batches gives every
+// shard the same mix of lengths. A Report records its shard set; merge_reports() sums confusion matrices, joins regression
 // pairs (ordered by example index, so that the merged numbers equal an unsharded run bit for
 // bit) and refuses overlapping, missing or mismatched shards. Shards run on different machines
 // are matched by what they computed, not where: the model file's SHA-256, the precision, the

@@ -57,12 +57,35 @@ std::vector<int> model_to_task_classes(glue::Task task_id, const glue::TaskInfo&
   return model_to_task;
 }
 
-// The examples of this shard: their indices within the split.
-std::vector<int64_t> shard_indices(int64_t examples, const Shard& shard) {
-  std::vector<int64_t> indices;
-  for (int64_t i = 0; i < examples; ++i)
-    if (shard.owns(i)) indices.push_back(i);
-  return indices;
+// A shard's part of a split: the length-sorted batches of the whole split, as an unsharded
+// run makes them, whose batch number b has shard.owns(b). Every batch, and so every result,
+// is the unsharded run's (int8's per-batch input scales included).
+struct ShardWork {
+  std::vector<int64_t> indices;     // the shard's examples within the split, in index order
+  std::vector<Encoding> encodings;  // theirs, in the same order
+  BatchPlan plan;                   // the shard's batches, over `encodings`
+};
+
+ShardWork shard_work(std::vector<Encoding> all, int64_t batch_size, const Shard& shard) {
+  const BatchPlan whole = plan_batches(all, batch_size, BatchOrder::kByLength);
+  std::vector<bool> owned(all.size(), false);
+  for (size_t b = 0; b < whole.batches(); ++b)
+    if (shard.owns(static_cast<int64_t>(b)))
+      for (size_t p = whole.begin(b); p < whole.end(b); ++p) owned[whole.order[p]] = true;
+  ShardWork work;
+  std::vector<size_t> position(all.size());  // example index -> its place in work.encodings
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!owned[i]) continue;
+    position[i] = work.encodings.size();
+    work.indices.push_back(static_cast<int64_t>(i));
+    work.encodings.push_back(std::move(all[i]));
+  }
+  work.plan.batch_size = whole.batch_size;
+  for (size_t b = 0; b < whole.batches(); ++b)
+    if (shard.owns(static_cast<int64_t>(b)))
+      for (size_t p = whole.begin(b); p < whole.end(b); ++p)
+        work.plan.order.push_back(position[whole.order[p]]);
+  return work;
 }
 
 SideResult side_result(const glue::TaskInfo& task, const std::vector<int>& model_to_task,
@@ -138,27 +161,29 @@ SplitResult evaluate_split(const Evaluation& e, const glue::Split& split) {
   result.skipped = split.skipped;
   result.split_examples = static_cast<int64_t>(split.examples.size());
   if (e.options.limit > 0) result.split_examples = std::min(result.split_examples, e.options.limit);
-  const std::vector<int64_t> indices = shard_indices(result.split_examples, e.options.shard);
-  if (indices.empty())
-    throw Error(split.path + ": no examples to evaluate" +
-                (e.options.shard.count > 1 ? " in shard " + std::to_string(e.options.shard.index) + "/" +
-                                                 std::to_string(e.options.shard.count)
-                                           : std::string()) +
-                "; the metrics need at least one example");
-
-  std::vector<Encoding> encodings;
-  encodings.reserve(indices.size());
-  for (int64_t i : indices) {
+  // Every shard encodes the whole split: the batches are planned over all of it.
+  std::vector<Encoding> all;
+  all.reserve(static_cast<size_t>(result.split_examples));
+  for (int64_t i = 0; i < result.split_examples; ++i) {
     const glue::Example& example = split.examples[static_cast<size_t>(i)];
-    encodings.push_back(
-        encode_example(e.model.tokenizer(), example.text_a,
-                       e.task.pair ? std::optional<std::string_view>(example.text_b) : std::nullopt,
-                       e.max_len, split.path + ":" + std::to_string(example.line)));
-    result.truncated += encodings.back().truncated;
+    all.push_back(encode_example(e.model.tokenizer(), example.text_a,
+                                 e.task.pair ? std::optional<std::string_view>(example.text_b) : std::nullopt,
+                                 e.max_len, split.path + ":" + std::to_string(example.line)));
   }
+  const ShardWork work = shard_work(std::move(all), e.options.batch_size, e.options.shard);
+  const std::vector<int64_t>& indices = work.indices;
+  if (result.split_examples == 0)
+    throw Error(split.path + ": no examples to evaluate; the metrics need at least one example");
+  if (indices.empty())
+    throw Error(split.path + ": no examples to evaluate in shard " + e.options.shard.to_string() + ": the " +
+                std::to_string(result.split_examples) + " examples make only " +
+                std::to_string((result.split_examples + e.options.batch_size - 1) / e.options.batch_size) +
+                " batch(es) of " + std::to_string(e.options.batch_size) +
+                ", and a shard runs whole batches; use fewer shards or a smaller --batch-size");
+  for (const Encoding& encoding : work.encodings) result.truncated += encoding.truncated;
   if (e.callbacks.split_started) e.callbacks.split_started(result, indices.size());
-  const BatchPlan plan = plan_batches(encodings, e.options.batch_size, BatchOrder::kByLength);
-  const std::vector<RunResult> runs = run_batches(e.sessions, encodings, plan, e.callbacks.batch_done);
+  const std::vector<RunResult> runs =
+      run_batches(e.sessions, work.encodings, work.plan, e.callbacks.batch_done);
 
   result.fca = side_result(e.task, e.model_to_task, split, indices, runs[0]);
   if (runs.size() > 1) result.dense = side_result(e.task, e.model_to_task, split, indices, runs[1]);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -186,6 +187,32 @@ TEST_F(Evaluate, ShardsMergeToTheUnshardedReport) {
   other = shards[2];
   other.model = "/elsewhere/model.fcab";
   EXPECT_EQ(merge_reports({shards[0], shards[1], other}, {"a", "b", "c"}).splits[0].fca.examples, a.examples);
+}
+
+// A shard runs the very batches of the unsharded run, so even int8 (input scales per batch)
+// gives every example the same bits: each prediction line, probabilities included.
+TEST_F(Evaluate, ShardsRunTheUnshardedBatchesSoEveryPredictionIsTheSame) {
+  const auto int8 = Model::load(model_path_, LoadOptions{1, Precision::kInt8});
+  const auto predictions = [&](const Options& options) {
+    std::map<std::string, std::string> by_index;  // "index": prediction line
+    Callbacks callbacks;
+    callbacks.prediction = [&](const std::string& line) {
+      const size_t at = line.find("\"index\":");
+      by_index[line.substr(at, line.find(',', at) - at)] = line;
+    };
+    evaluate(int8, read_dataset(options), options, callbacks);
+    return by_index;
+  };
+  const auto whole = predictions(options_);
+  std::map<std::string, std::string> merged;
+  for (int64_t k = 1; k <= 3; ++k) {
+    Options shard = options_;
+    shard.shard = Shard{k, 3};
+    const auto part = predictions(shard);
+    EXPECT_GE(part.size(), 8u);  // 37 examples in 10 batches of 4: 3 or 4 batches per shard
+    merged.insert(part.begin(), part.end());
+  }
+  EXPECT_EQ(merged, whole);
 }
 
 TEST_F(Evaluate, ReportsSurviveJsonAndPrint) {
