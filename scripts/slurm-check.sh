@@ -58,6 +58,7 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+trap 'log "FAILED at line $LINENO: $BASH_COMMAND"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -127,17 +128,21 @@ cmake --install build --prefix "$work/prefix" >/dev/null
 export PATH=$work/prefix/bin:$PATH
 [ "$(command -v fcabert)" = "$work/prefix/bin/fcabert" ] || fail "the installed fcabert is not first on PATH"
 
-# Waits for job $1 to leave the queue and checks that it COMPLETED.
+# Waits for job $1 to leave the queue and checks that it COMPLETED. A merge job whose shards
+# failed waits forever (DependencyNeverSatisfied): that is a failure too.
 job_gone() { [ -z "$(squeue -h -j "$1" 2>/dev/null)" ]; }
+job_done_or_stuck() { job_gone "$1" || [ "$(squeue -h -j "$1" -o %r 2>/dev/null)" = DependencyNeverSatisfied ]; }
 wait_for_job() {
-  wait_until "job $1" job_gone "$1"
-  local state
-  state=$(scontrol show job "$1" | grep -o 'JobState=[A-Z_]*' | head -1)
-  [ "$state" = "JobState=COMPLETED" ] || fail "job $1 ended with $state"
+  wait_until "job $1" job_done_or_stuck "$1"
+  job_gone "$1" || fail "job $1 will never run: a job it depends on failed (the logs are below)"
+  local job
+  job=$(scontrol show job "$1")
+  [[ $job =~ JobState=([A-Z_]+) ]] || fail "scontrol show job $1 gave no JobState"
+  [ "${BASH_REMATCH[1]}" = COMPLETED ] || fail "job $1 ended ${BASH_REMATCH[1]}"
 }
 
 cd "$work/jobs"
-tail -n +2 "$repo/../shared/data/glue/SST-2/dev.tsv" | cut -f1 | head -n 600 >reviews.txt
+sed -n '2,601p' "$repo/../shared/data/glue/SST-2/dev.tsv" | cut -f1 >reviews.txt  # 600 sentences
 
 # --- classify: the documented submit script, then one unsharded run ------------------------
 merge_job=$("$repo/examples/scale-out/slurm/submit-classify.sh" reviews.txt "$PWD/merged.jsonl" \

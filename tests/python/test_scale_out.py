@@ -20,8 +20,12 @@ RECIPES = REPO / "examples" / "scale-out"
 SST2 = REPO.parent / "shared" / "data" / "glue" / "SST-2"
 FCA_MODEL = REPO / "models" / "sst2-minilm-l6-fca.fcab"
 
-pytestmark = pytest.mark.skipif(shutil.which("parallel") is None,
-                                reason="GNU parallel is missing: scripts/setup.sh installs it")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def gnu_parallel():
+    if shutil.which("parallel") is None:
+        pytest.fail("GNU parallel is missing: scripts/setup.sh installs it (Debian package parallel)")
 
 
 @pytest.fixture(scope="module")
