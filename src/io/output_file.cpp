@@ -81,7 +81,16 @@ std::string temporary_for(const std::string& path) {
 OutputFile::OutputFile(std::string path) : path_(std::move(path)), temporary_(temporary_for(path_)) {
   if (path_.empty()) throw Error("the output file name is empty");
   std::error_code ec;
-  if (std::filesystem::is_directory(path_, ec)) throw Error(path_ + ": cannot write: it is a directory");
+  const std::filesystem::file_status status = std::filesystem::status(path_, ec);
+  if (std::filesystem::is_directory(status)) throw Error(path_ + ": cannot write: it is a directory");
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    direct_ = true;  // a device or a pipe
+    temporary_.clear();
+    out_.open(path_, std::ios::binary | std::ios::trunc);
+    if (!out_) throw Error(path_ + ": cannot open for writing");
+    open_ = true;
+    return;
+  }
   install_handlers();
   slot_ = register_temporary(temporary_);  // before the file exists: a signal may come any time
   out_.open(temporary_, std::ios::binary | std::ios::trunc);
@@ -99,6 +108,7 @@ void OutputFile::discard() noexcept {
   if (!open_) return;
   open_ = false;
   out_.close();
+  if (direct_) return;
   std::error_code ignored;
   std::filesystem::remove(temporary_, ignored);
   unregister_temporary(slot_);
@@ -120,6 +130,10 @@ void OutputFile::commit() {
   if (!out_) {
     discard();
     throw Error(path_ + ": write error (disk full?); nothing was written to " + path_);
+  }
+  if (direct_) {
+    open_ = false;
+    return;
   }
   std::error_code error;
   std::filesystem::rename(temporary_, path_, error);

@@ -7,6 +7,10 @@
 // untouched (an older NAME stays as it was). An error (the destructor runs without commit)
 // removes the temporary.
 //
+// A NAME that exists and is neither a regular file nor a directory (/dev/null, /dev/stdout, a
+// named pipe) is written directly: a rename would replace the device or pipe by a regular
+// file (and, run as root, break /dev/null for the whole machine).
+//
 // Signals: every open temporary is recorded in a process-wide table, but the library never
 // installs a signal handler by itself (that is the program's business). A program that wants
 // SIGINT and SIGTERM to remove the open temporaries calls remove_temporaries_on_signals() once
@@ -30,7 +34,7 @@ class OutputFile {
 
   std::ostream& stream() { return out_; }
   const std::string& path() const { return path_; }
-  const std::string& temporary() const { return temporary_; }
+  const std::string& temporary() const { return temporary_; }  // empty when written directly
 
   // Pushes what was written so far into the temporary, e.g. to read it back before commit().
   // Throws fcabert::Error naming path() (and removes the temporary) on a write error.
@@ -48,6 +52,7 @@ class OutputFile {
   std::ofstream out_;
   int slot_ = -1;  // in the signal handler's table of temporaries
   bool open_ = false;
+  bool direct_ = false;  // a device or pipe: no temporary
 };
 
 // Writes `content` to `path` through an OutputFile.

@@ -2,6 +2,7 @@
 // as it was until then, an uncommitted file leaves nothing behind, errors name the file, and
 // SIGINT / SIGTERM remove the open temporaries only once the program opted in.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fcabert/error.h"
@@ -97,6 +99,28 @@ TEST_F(OutputFileTest, WriteFileAtomically) {
   write_file_atomically(target_, "{\"a\": 1}\n");
   EXPECT_EQ(read(target_), "{\"a\": 1}\n");
   EXPECT_TRUE(leftovers().empty());
+}
+
+// A device or a named pipe is written directly: a temporary renamed over it would replace it by
+// a regular file (run as root, `--output /dev/null` once destroyed the machine's /dev/null).
+TEST_F(OutputFileTest, APipeIsWrittenDirectlyAndStaysAPipe) {
+  const std::string fifo = (dir_ / "pipe").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream in(fifo, std::ios::binary);
+    received.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  });
+  {
+    OutputFile out(fifo);
+    EXPECT_EQ(out.temporary(), "");
+    out.stream() << "through the pipe\n";
+    out.commit();
+  }
+  reader.join();
+  EXPECT_EQ(received, "through the pipe\n");
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_EQ(leftovers(), std::vector<std::string>{"pipe"});  // nothing else was created
 }
 
 TEST_F(OutputFileTest, ErrorsNameTheFile) {
