@@ -62,6 +62,9 @@ def parse_args(argv=None):
     p.add_argument("--task", metavar="NAME", help="task name, e.g. sst2 (default: config.json finetuning_task)")
     p.add_argument("--regression", action="store_true",
                    help="one output named 'score' (implied by problem_type regression, one label, or --task stsb)")
+    p.add_argument("--multi-label", action="store_true",
+                   help="each label its own sigmoid, any number per text (implied by problem_type "
+                        "multi_label_classification)")
     p.add_argument("--pair", action=argparse.BooleanOptionalAction, default=None,
                    help="sentence-pair input (default: true for mrpc, stsb, qqp, mnli, qnli, rte, wnli)")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
@@ -283,12 +286,33 @@ def classifier_outputs(weights: dict):
     return None if w is None else int(w.shape[0])
 
 
+# config.json problem_type -> the model file's head kind. Anything else is refused by name.
+HEAD_KINDS = {"single_label_classification": "classification", "multi_label_classification": "multi_label",
+              "regression": "regression"}
+
+
+def head_kind(args, src: Source, outputs, labels, task: str) -> str:
+    problem_type = src.config.get("problem_type")
+    if problem_type is not None and problem_type not in HEAD_KINDS:
+        raise ConvertError(f"config.json problem_type {problem_type!r} is not supported: fcabert runs "
+                           f"{', '.join(HEAD_KINDS)} heads")
+    if args.multi_label and args.regression:
+        raise ConvertError("--multi-label and --regression exclude each other")
+    if args.multi_label or problem_type == "multi_label_classification":
+        if args.regression or problem_type == "regression":
+            raise ConvertError("a multi-label head cannot be a regression head (--regression or problem_type)")
+        return "multi_label"
+    config_outputs = len(src.config.get("id2label") or {}) or src.config.get("num_labels")
+    regression = (args.regression or problem_type == "regression" or outputs == 1
+                  or config_outputs == 1 or (labels is None and task in REGRESSION_TASKS))
+    return "regression" if regression else "classification"
+
+
 def head_settings(args, src: Source, weights: dict, task: str) -> dict:
     labels = parse_labels(args.labels)
     outputs = classifier_outputs(weights)
-    config_outputs = len(src.config.get("id2label") or {}) or src.config.get("num_labels")
-    regression = (args.regression or src.config.get("problem_type") == "regression" or outputs == 1
-                  or config_outputs == 1 or (labels is None and task in REGRESSION_TASKS))
+    kind = head_kind(args, src, outputs, labels, task)
+    regression = kind == "regression"
     if regression:
         if labels is not None and len(labels) != 1:
             raise ConvertError(f"a regression head has one output; --labels gives {len(labels)} names")
@@ -303,7 +327,7 @@ def head_settings(args, src: Source, weights: dict, task: str) -> dict:
         raise ConvertError(f"{len(labels)} label(s) {','.join(labels)} but the checkpoint's classifier has "
                            f"{outputs} output(s)")
     pair = args.pair if args.pair is not None else task in PAIR_TASKS
-    return {"kind": "regression" if regression else "classification", "labels": labels, "pair_input": pair,
+    return {"kind": kind, "labels": labels, "pair_input": pair,
             "task": task}
 
 

@@ -41,7 +41,8 @@ def load_reference(model_path: str):
         max_position_embeddings=config["max_position_embeddings"],
         type_vocab_size=config["type_vocab_size"], layer_norm_eps=config["layer_norm_eps"],
         hidden_act="gelu", num_labels=1 if regression else len(head["labels"]),
-        problem_type="regression" if regression else "single_label_classification")
+        problem_type={"regression": "regression", "multi_label": "multi_label_classification"}.get(
+            head["kind"], "single_label_classification"))
     model = BertForSequenceClassification(hf_config)
     state = {name: torch.from_numpy(array.copy()) for name, array in tensors.items()}
     model.load_state_dict(state, strict=False)  # strict=False: position_ids is a buffer

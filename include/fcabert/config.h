@@ -34,7 +34,18 @@ struct TokenizerConfig {
   std::string pad_token = "[PAD]";
 };
 
-enum class HeadKind { kClassification, kRegression };
+// What the classifier's outputs mean:
+// - kClassification: one class per text; probabilities are the softmax of the logits;
+// - kMultiLabel: any number of labels per text (Hugging Face's
+//   "multi_label_classification"); each label's probability is the sigmoid of its logit, and
+//   a text has every label whose probability is above a threshold (label_set());
+// - kRegression: one output, the score itself.
+enum class HeadKind { kClassification, kMultiLabel, kRegression };
+
+// The name a model file uses for a head kind ("classification", "multi_label",
+// "regression"), and back (throws fcabert::Error for any other name).
+const char* head_kind_name(HeadKind kind);
+HeadKind parse_head_kind(const std::string& name);
 
 // What the classifier's outputs mean.
 struct HeadConfig {

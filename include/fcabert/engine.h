@@ -96,9 +96,14 @@ struct SequenceTrace {
 // The output for one input sequence.
 struct Prediction {
   std::vector<float> logits;         // one per head output
-  std::vector<float> probabilities;  // softmax of logits; empty for regression
+  std::vector<float> probabilities;  // softmax of logits; multi-label: sigmoid of each; empty for regression
   SequenceTrace trace;
 };
+
+// The labels of a multi-label prediction: the indices of the probabilities strictly above
+// `threshold`, in label order (none is possible). Throws fcabert::Error unless
+// 0 <= threshold <= 1.
+std::vector<size_t> labels_above(const Prediction& prediction, double threshold);
 
 // Wall time of the last run, by stage, for the whole batch (steady_clock). Only measured
 // with SessionOptions::time_layers; otherwise every figure stays 0 and layer_ms empty.

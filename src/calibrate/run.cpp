@@ -43,6 +43,10 @@ void refuse_existing_outputs(const RunOptions& options) {
 
 std::shared_ptr<const Model> load_model(const RunOptions& options) {
   std::shared_ptr<const Model> model = Model::load(options.model, options.load);
+  if (model->info().head.kind == HeadKind::kMultiLabel)
+    throw Error(options.model +
+                " is multi-label (a sigmoid per label); calibrate measures agreement with the dense "
+                "model's single label or score, so it takes classification and regression models only");
   const FcaSchedule& schedule = model->info().fca;
   if (schedule.enabled())
     spdlog::warn("{} already has an FCA schedule ({}); calibrating from its dense form", options.model,

@@ -49,10 +49,13 @@ struct ClassifyOptions {
   bool quiet = false;
   bool explain = false;
   bool skip_bad_rows = false;
-  std::string output;  // empty: stdout
-  std::string shard;   // --shard K/N; empty: the whole input, printed as usual
+  std::string output;               // empty: stdout
+  std::string shard;                // --shard K/N; empty: the whole input, printed as usual
+  std::optional<double> threshold;  // --threshold (multi-label heads only); unset: 0.5
   ScheduleFlags schedule;
 };
+
+constexpr double kDefaultThreshold = 0.5;
 
 struct MergeOptions {
   std::vector<std::string> shards;
@@ -82,9 +85,22 @@ void warn_about(const classify::Summary& summary) {
 
 // The output settings that shape the rendered rows: the shards of one job must share them.
 std::string output_settings(const ClassifyOptions& options, const LineReader& reader) {
-  return nlohmann::json{
-      {"format", options.format}, {"explain", options.explain}, {"name_sources", reader.multiple_sources()}}
+  return nlohmann::json{{"format", options.format},
+                        {"explain", options.explain},
+                        {"name_sources", reader.multiple_sources()},
+                        {"threshold", options.threshold.value_or(kDefaultThreshold)}}
       .dump();
+}
+
+// --threshold: only a multi-label head has one.
+double threshold_for(const ClassifyOptions& options, const HeadConfig& head, const std::string& model) {
+  if (options.threshold && head.kind != HeadKind::kMultiLabel)
+    throw Error("--threshold applies to multi-label models only; " + model + " has a " +
+                head_kind_name(head.kind) + " head (one label per text: no threshold)");
+  const double threshold = options.threshold.value_or(kDefaultThreshold);
+  if (!(threshold >= 0 && threshold <= 1))
+    throw Error("--threshold " + std::to_string(threshold) + ": expected a probability between 0 and 1");
+  return threshold;
 }
 
 // Takes what `buffer` holds and empties it.
@@ -104,6 +120,7 @@ void run_classify(const ClassifyOptions& options) {
 
   auto model = Model::load(options.model, load_options(options.threads, options.precision));
   const int64_t max_len = resolve_max_len(options.max_len, model->info());  // before any output
+  const double threshold = threshold_for(options, model->info().head, options.model);
   SessionOptions session_options;
   session_options.schedule = resolve_schedule(options.schedule, model->info());
   session_options.explain = options.explain;
@@ -115,7 +132,7 @@ void run_classify(const ClassifyOptions& options) {
   std::ostream& out = output_file ? output_file->stream() : std::cout;
   std::ostringstream rendered;  // --shard: a batch's rows, before they go into the shard file
   PredictionWriter writer(sharded ? rendered : out, format, model->info().head, model->tokenizer(),
-                          reader.multiple_sources(), options.explain);
+                          reader.multiple_sources(), options.explain, threshold);
   std::optional<classify::ShardWriter> shard_file;
   if (sharded)
     shard_file.emplace(
@@ -172,6 +189,9 @@ void register_classify(CLI::App& app) {
                 "stopping; each gets an error row in the output");
   cmd->add_flag("--explain", options->explain,
                 "show what FCA did per layer: token counts and the tokens kept (text, jsonl)");
+  cmd->add_option("--threshold", options->threshold,
+                  "multi-label models: a text has every label whose probability (sigmoid) is above this "
+                  "(default 0.5)");
   cmd->add_option("--shard", options->shard,
                   "classify only shard K/N (every N-th batch of lines, from the K-th) and write a shard file "
                   "for classify-merge instead of the results");

@@ -105,8 +105,8 @@ void print_model(std::ostream& out, const ModelFile& file) {
   print_line(out, "format", std::string(kFormatName) + " version " + std::to_string(info.format_version));
   print_line(out, "task", info.head.task.empty() ? "(not recorded)" : info.head.task);
   print_line(out, "head",
-             std::string(info.head.kind == HeadKind::kRegression ? "regression" : "classification") + ", " +
-                 std::to_string(info.head.labels.size()) + " output(s): " + join(info.head.labels, ", "));
+             std::string(head_kind_name(info.head.kind)) + ", " + std::to_string(info.head.labels.size()) +
+                 " output(s): " + join(info.head.labels, ", "));
   print_line(out, "input", info.head.pair_input ? "sentence pairs" : "single texts");
   print_line(out, "BERT",
              std::to_string(bert.num_layers) + " layers, hidden " + std::to_string(bert.hidden_size) + ", " +

@@ -34,21 +34,24 @@ nlohmann::ordered_json trace_to_json(const SequenceTrace& trace) {
 }  // namespace
 
 PredictionWriter::PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head,
-                                   const Tokenizer& tokenizer, bool name_sources, bool explain)
+                                   const Tokenizer& tokenizer, bool name_sources, bool explain,
+                                   double threshold)
     : out_(out),
       format_(format),
       head_(head),
       tokenizer_(tokenizer),
       name_sources_(name_sources),
-      explain_(explain) {
+      explain_(explain),
+      threshold_(threshold) {
   out_.precision(4);
   out_.setf(std::ios::fixed);
   if (format_ == OutputFormat::kTsv) write_header();
 }
 
 void PredictionWriter::write_header() {
-  out_ << "file\tline\t" << (head_.kind == HeadKind::kRegression ? "score" : "label");
-  if (head_.kind == HeadKind::kClassification)
+  static constexpr const char* kFirstColumn[] = {"label", "labels", "score"};  // by HeadKind
+  out_ << "file\tline\t" << kFirstColumn[static_cast<int>(head_.kind)];
+  if (head_.kind != HeadKind::kRegression)
     for (const auto& label : head_.labels) out_ << "\tp_" << label;
   out_ << '\n';
 }
@@ -56,6 +59,12 @@ void PredictionWriter::write_header() {
 size_t PredictionWriter::best_label(const Prediction& prediction) const {
   const auto& p = prediction.probabilities;
   return static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+}
+
+std::string PredictionWriter::label_set(const Prediction& prediction) const {
+  std::string names;
+  for (size_t i : labels_above(prediction, threshold_)) names += (names.empty() ? "" : ",") + head_.labels[i];
+  return names.empty() ? "(none)" : names;
 }
 
 // "  layer 2: 14 -> 9 (+2 clusters): [CLS] gorgeous witty movie ..." per layer.
@@ -79,48 +88,69 @@ void PredictionWriter::write_text_explanation(const Encoding& encoding, const Se
 }
 
 void PredictionWriter::write(const InputLine& line, const Encoding& encoding, const Prediction& prediction) {
-  const bool truncated = encoding.truncated;
-  const bool regression = head_.kind == HeadKind::kRegression;
   switch (format_) {
     case OutputFormat::kText:
-      if (regression) {
-        out_ << head_.labels.front() << '\t' << prediction.logits.front() << '\n';
-      } else {
-        const size_t best = best_label(prediction);
-        out_ << head_.labels[best] << '\t' << prediction.probabilities[best] << '\n';
-      }
-      if (explain_) write_text_explanation(encoding, prediction.trace);
+      write_text(encoding, prediction);
       break;
-    case OutputFormat::kJsonl: {
-      nlohmann::ordered_json row;
-      if (name_sources_) row["file"] = line.source;
-      row["line"] = line.number;
-      if (regression) {
-        row["score"] = prediction.logits.front();
-      } else {
-        row["label"] = head_.labels[best_label(prediction)];
-        nlohmann::ordered_json probabilities;
-        for (size_t i = 0; i < head_.labels.size(); ++i)
-          probabilities[head_.labels[i]] = prediction.probabilities[i];
-        row["probabilities"] = probabilities;
-      }
-      row["logits"] = prediction.logits;
-      if (truncated) row["truncated"] = true;
-      if (explain_) row["fca"] = trace_to_json(prediction.trace);
-      out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    case OutputFormat::kJsonl:
+      write_jsonl(line, encoding, prediction);
       break;
-    }
     case OutputFormat::kTsv:
-      out_ << line.source << '\t' << line.number << '\t';
-      if (regression) {
-        out_ << prediction.logits.front();
-      } else {
-        out_ << head_.labels[best_label(prediction)];
-        for (float p : prediction.probabilities) out_ << '\t' << p;
-      }
-      out_ << '\n';
+      write_tsv(line, prediction);
       break;
   }
+}
+
+void PredictionWriter::write_text(const Encoding& encoding, const Prediction& prediction) {
+  if (head_.kind == HeadKind::kRegression) {
+    out_ << head_.labels.front() << '\t' << prediction.logits.front() << '\n';
+  } else if (head_.kind == HeadKind::kMultiLabel) {
+    out_ << label_set(prediction) << '\t';
+    for (size_t i = 0; i < head_.labels.size(); ++i)
+      out_ << (i ? " " : "") << head_.labels[i] << '=' << prediction.probabilities[i];
+    out_ << '\n';
+  } else {
+    const size_t best = best_label(prediction);
+    out_ << head_.labels[best] << '\t' << prediction.probabilities[best] << '\n';
+  }
+  if (explain_) write_text_explanation(encoding, prediction.trace);
+}
+
+void PredictionWriter::write_jsonl(const InputLine& line, const Encoding& encoding,
+                                   const Prediction& prediction) {
+  nlohmann::ordered_json row;
+  if (name_sources_) row["file"] = line.source;
+  row["line"] = line.number;
+  if (head_.kind == HeadKind::kRegression) {
+    row["score"] = prediction.logits.front();
+  } else {
+    if (head_.kind == HeadKind::kMultiLabel) {
+      row["labels"] = nlohmann::ordered_json::array();
+      for (size_t i : labels_above(prediction, threshold_)) row["labels"].push_back(head_.labels[i]);
+    } else {
+      row["label"] = head_.labels[best_label(prediction)];
+    }
+    nlohmann::ordered_json probabilities;
+    for (size_t i = 0; i < head_.labels.size(); ++i)
+      probabilities[head_.labels[i]] = prediction.probabilities[i];
+    row["probabilities"] = probabilities;
+  }
+  row["logits"] = prediction.logits;
+  if (encoding.truncated) row["truncated"] = true;
+  if (explain_) row["fca"] = trace_to_json(prediction.trace);
+  out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
+void PredictionWriter::write_tsv(const InputLine& line, const Prediction& prediction) {
+  out_ << line.source << '\t' << line.number << '\t';
+  if (head_.kind == HeadKind::kRegression) {
+    out_ << prediction.logits.front();
+  } else {
+    out_ << (head_.kind == HeadKind::kMultiLabel ? label_set(prediction)
+                                                 : head_.labels[best_label(prediction)]);
+    for (float p : prediction.probabilities) out_ << '\t' << p;
+  }
+  out_ << '\n';
 }
 
 void PredictionWriter::write_error(const InputLine& line, const std::string& message) {
@@ -142,7 +172,7 @@ void PredictionWriter::write_error(const InputLine& line, const std::string& mes
     }
     case OutputFormat::kTsv:
       out_ << line.source << '\t' << line.number << '\t';
-      if (head_.kind == HeadKind::kClassification)
+      if (head_.kind != HeadKind::kRegression)
         for (size_t i = 0; i < head_.labels.size(); ++i) out_ << '\t';
       out_ << '\n';
       break;

@@ -5,6 +5,11 @@
 //           "logits":[-2.1,2.2]}  (regression: {"line":1,"score":3.21,"logits":[3.21]};
 //          "file" is added when several inputs are read, "truncated":true when cut to --max-len)
 //   tsv    a header row, then file, line, label, then one column per label probability
+// A multi-label head (a sigmoid per label) gives every label above the threshold, "(none)" when
+// no label is, and every label's probability:
+//   text   "toxic,insult\ttoxic=0.9123 obscene=0.0100 insult=0.8011 threat=0.0200"
+//   jsonl  {"line":1,"labels":["toxic","insult"],"probabilities":{"toxic":0.9123,...},"logits":[...]}
+//   tsv    file, line, labels ("toxic,insult" or "(none)"), one column per label probability
 // With explain (classify --explain), what FCA did to each example is added: in jsonl as
 //   "fca":{"tokens":n0,"layers":[{"tokens_in":12,"tokens_out":8,"reduced":true,
 //          "kept":[0,3,"c0.1",...]}]}   (row identities: docs/FCA.md)
@@ -24,8 +29,9 @@ OutputFormat parse_output_format(const std::string& name);  // throws fcabert::E
 class PredictionWriter {
  public:
   // `tokenizer` names the kept tokens in text-mode explanations.
+  // `threshold`: a multi-label head's labels are those with a probability above it.
   PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head, const Tokenizer& tokenizer,
-                   bool name_sources, bool explain);
+                   bool name_sources, bool explain, double threshold = 0.5);
   void write(const InputLine& line, const Encoding& encoding, const Prediction& prediction);
   // The row of an input line skipped by classify --skip-bad-rows, so that output rows stay
   // one per input line: text "error: MESSAGE" (no tab, unlike every result row),
@@ -36,7 +42,12 @@ class PredictionWriter {
 
  private:
   void write_header();
+  void write_text(const Encoding& encoding, const Prediction& prediction);
+  void write_jsonl(const InputLine& line, const Encoding& encoding, const Prediction& prediction);
+  void write_tsv(const InputLine& line, const Prediction& prediction);
   size_t best_label(const Prediction& prediction) const;
+  // A multi-label prediction's labels above the threshold, comma-joined, or "(none)".
+  std::string label_set(const Prediction& prediction) const;
   void write_text_explanation(const Encoding& encoding, const SequenceTrace& trace);
 
   std::ostream& out_;
@@ -45,6 +56,7 @@ class PredictionWriter {
   const Tokenizer& tokenizer_;
   bool name_sources_;
   bool explain_;
+  double threshold_;
 };
 
 }  // namespace fcabert::cli

@@ -34,6 +34,10 @@ glue::Task resolve_task(const Options& options) {
 // The model must have the task's kind of head and input.
 void check_model_fits(const glue::TaskInfo& task, const Model& model) {
   const ModelInfo& info = model.info();
+  if (info.head.kind == HeadKind::kMultiLabel)
+    throw Error("GLUE tasks are single-label, but the model " + model.path() +
+                " is multi-label (a sigmoid per label); classify --format jsonl gives its labels and "
+                "probabilities to score with your own metric");
   const bool model_regression = info.head.kind == HeadKind::kRegression;
   if (model_regression != task.regression)
     throw Error("task " + task.name + " is " + (task.regression ? "a regression" : "a classification") +

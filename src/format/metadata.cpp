@@ -225,12 +225,11 @@ TokenizerConfig parse_tokenizer(const Section& section, const BertConfig& config
 HeadConfig parse_head(const Section& section) {
   HeadConfig head;
   const std::string kind = section.string("kind");
-  if (kind == "classification") {
-    head.kind = HeadKind::kClassification;
-  } else if (kind == "regression") {
-    head.kind = HeadKind::kRegression;
-  } else {
-    throw section.error("\"kind\" is \"" + kind + "\"; expected \"classification\" or \"regression\"");
+  try {
+    head.kind = parse_head_kind(kind);
+  } catch (const Error&) {
+    throw section.error("\"kind\" is \"" + kind +
+                        "\"; expected \"classification\", \"multi_label\" or \"regression\"");
   }
   head.labels = section.strings("labels");
   if (head.labels.empty()) throw section.error("\"labels\" is empty; a head needs at least one output");
@@ -343,7 +342,7 @@ nlohmann::ordered_json tokenizer_to_json(const TokenizerConfig& tokenizer, bool 
 }
 
 nlohmann::ordered_json head_to_json(const HeadConfig& head) {
-  return {{"kind", head.kind == HeadKind::kRegression ? "regression" : "classification"},
+  return {{"kind", head_kind_name(head.kind)},
           {"labels", head.labels},
           {"pair_input", head.pair_input},
           {"task", head.task}};
@@ -397,6 +396,24 @@ std::string model_info_to_json(const ModelInfo& info, bool include_vocab) {
   if (json["provenance"].is_discarded())
     json["provenance"] = info.provenance_json;  // not JSON: keep the text
   return json.dump();
+}
+
+const char* head_kind_name(HeadKind kind) {
+  switch (kind) {
+    case HeadKind::kClassification:
+      return "classification";
+    case HeadKind::kMultiLabel:
+      return "multi_label";
+    case HeadKind::kRegression:
+      return "regression";
+  }
+  return "classification";
+}
+
+HeadKind parse_head_kind(const std::string& name) {
+  for (HeadKind kind : {HeadKind::kClassification, HeadKind::kMultiLabel, HeadKind::kRegression})
+    if (name == head_kind_name(kind)) return kind;
+  throw Error("unknown head kind '" + name + "'; expected classification, multi_label or regression");
 }
 
 }  // namespace fcabert

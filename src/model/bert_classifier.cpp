@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -252,7 +253,6 @@ void BertClassifier::reduce_layer(int64_t layer, const FcaSchedule& schedule, bo
 
 std::vector<Prediction> BertClassifier::predictions(Workspace& ws, bool explain) const {
   const int64_t labels = classifier_.num_labels();
-  const bool classification = head_.kind == HeadKind::kClassification;
   const int64_t sequences = ws.batch.sequences();
   const std::vector<int64_t>& offsets = ws.batch.offsets;
   std::vector<Prediction> out(static_cast<size_t>(sequences));
@@ -260,9 +260,13 @@ std::vector<Prediction> BertClassifier::predictions(Workspace& ws, bool explain)
     Prediction& prediction = out[s];
     const float* logits = ws.logits() + s * labels;
     prediction.logits.assign(logits, logits + labels);
-    if (classification) {
+    if (head_.kind == HeadKind::kClassification) {
       prediction.probabilities = prediction.logits;
       kernels::softmax_row(prediction.probabilities.data(), labels);
+    } else if (head_.kind == HeadKind::kMultiLabel) {
+      prediction.probabilities.resize(prediction.logits.size());
+      for (size_t i = 0; i < prediction.logits.size(); ++i)
+        prediction.probabilities[i] = 1.0f / (1.0f + std::exp(-prediction.logits[i]));  // sigmoid
     }
     SequenceTrace& trace = prediction.trace;
     trace.tokens = offsets[s + 1] - offsets[s];

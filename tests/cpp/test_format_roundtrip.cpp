@@ -102,6 +102,19 @@ TEST_P(RoundTrip, LayoutIsAlignedSafetensors) {
 INSTANTIATE_TEST_SUITE_P(Dtypes, RoundTrip, ::testing::Values(DType::kF32, DType::kBF16),
                          [](const auto& param) { return std::string(dtype_name(param.param)); });
 
+TEST(ModelFile, MultiLabelHeadKind) {
+  ModelInfo info = tiny_info();
+  info.head.kind = HeadKind::kMultiLabel;
+  const std::string path = temp_path("multi_label.fcab");
+  write_model_file(path, info, tiny_tensors(info));
+  EXPECT_EQ(ModelFile::open(path).info().head.kind, HeadKind::kMultiLabel);
+  std::remove(path.c_str());
+  for (HeadKind kind : {HeadKind::kClassification, HeadKind::kMultiLabel, HeadKind::kRegression})
+    EXPECT_EQ(parse_head_kind(head_kind_name(kind)), kind);
+  EXPECT_STREQ(head_kind_name(HeadKind::kMultiLabel), "multi_label");
+  EXPECT_THROW(parse_head_kind("multi-label"), Error);
+}
+
 TEST(ModelFile, RegressionDenseAndPairMetadata) {
   ModelInfo info = tiny_info();
   info.head.kind = HeadKind::kRegression;

@@ -3,6 +3,7 @@
 // errors raised for bad input and bad weights.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <thread>
 
@@ -202,6 +203,35 @@ TEST(BertClassifierLoad, RegressionHeadHasNoProbabilities) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].logits.size(), 1u);
   EXPECT_TRUE(out[0].probabilities.empty());
+}
+
+// A multi-label head: each probability is the sigmoid of its own logit (they need not sum to 1),
+// and labels_above() picks those strictly above the threshold.
+TEST(BertClassifierLoad, MultiLabelHeadHasASigmoidPerLabel) {
+  const BertConfig config = tiny_config();
+  const TensorMap weights(random_bert_tensors(config, 3, 5));
+  const BertClassifier net(config, tiny_head(HeadKind::kMultiLabel), weights, 2);
+  Workspace ws(net.engine(), net.workspace_spec());
+  std::mt19937 rng(2);
+  const std::vector<Prediction> out =
+      net.predict({random_encoding(6, config, rng), random_encoding(9, config, rng)}, ws);
+  ASSERT_EQ(out.size(), 2u);
+  for (const Prediction& p : out) {
+    ASSERT_EQ(p.probabilities.size(), 3u);
+    std::vector<size_t> expected;
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_FLOAT_EQ(p.probabilities[i], 1.0f / (1.0f + std::exp(-p.logits[i])));
+      if (p.probabilities[i] > 0.5f) expected.push_back(i);
+    }
+    EXPECT_EQ(labels_above(p, 0.5), expected);
+  }
+  Prediction fixed;
+  fixed.probabilities = {0.2f, 0.5f, 0.9f};
+  EXPECT_EQ(labels_above(fixed, 0.5), (std::vector<size_t>{2}));  // strictly above
+  EXPECT_EQ(labels_above(fixed, 0.0), (std::vector<size_t>{0, 1, 2}));
+  EXPECT_TRUE(labels_above(fixed, 1.0).empty());
+  EXPECT_THROW(labels_above(fixed, 1.5), Error);
+  EXPECT_THROW(labels_above(fixed, std::nan("")), Error);
 }
 
 std::string load_error(const BertConfig& config, const HeadConfig& head,
