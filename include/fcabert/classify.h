@@ -7,7 +7,12 @@
 //
 // Awkward input:
 // - an empty line is classified as an empty text ([CLS] [SEP]) and counted (Summary::empty);
-// - a line longer than max_len tokens is truncated and counted (Summary::truncated);
+// - a line longer than max_len tokens is truncated and counted (Summary::truncated), or, with
+//   LongTexts::kWindow (single-text models), run as consecutive windows of max_len tokens
+//   sharing Options::stride word pieces (Tokenizer::encode_windows), at most
+//   Options::max_windows of them (beyond, the text is truncated and counted): its Row's
+//   prediction is average_of_windows (engine.h: the mean of the windows' logits) and
+//   Row::windows says how many there were. A line's windows run in its batch;
 // - a bad row (invalid UTF-8, or a pair line without exactly two tab-separated columns)
 //   stops the run with classify::Stopped naming FILE:LINE, after the rows before it (those
 //   of its batch included) have been run and handed to the callback; with
@@ -34,26 +39,35 @@
 
 namespace fcabert::classify {
 
+// What becomes of a text longer than max_len tokens.
+enum class LongTexts { kTruncate, kWindow };
+
 struct Options {
-  int64_t batch_size = 32;
-  int64_t max_len = 0;         // 0 = the model's (resolve_max_len)
+  int64_t batch_size = 32;     // input lines per batch (in window mode a line may bring several windows)
+  int64_t max_len = 0;         // 0 = the model's (resolve_max_len); also the window length
   bool skip_bad_rows = false;  // a bad row becomes an error Row instead of stopping the run
   Shard shard;                 // 1/1: every batch
+  LongTexts long_texts = LongTexts::kTruncate;
+  int64_t stride = -1;       // kWindow: word pieces shared by consecutive windows; < 0: a quarter
+                             // of a window (make_window_options)
+  int64_t max_windows = 16;  // kWindow: at most this many windows per text
 };
 
 // One input line's result. Exactly one of `prediction` and `error` is set; the pointers are
 // valid during the callback only.
 struct Row {
   const InputLine* line = nullptr;
-  const Encoding* encoding = nullptr;      // what the model saw (null for a bad row)
+  const Encoding* encoding = nullptr;      // what the model saw (null for a bad row; windows: the last)
   const Prediction* prediction = nullptr;  // null for a bad row
   const std::string* error = nullptr;      // why the line was skipped: "FILE:LINE: ..."
+  int64_t windows = 1;                     // LongTexts::kWindow: how many the text had
 };
 
 struct Summary {
   int64_t lines = 0;         // rows handed back, bad rows included
   int64_t empty = 0;         // empty lines classified as empty texts
-  int64_t truncated = 0;     // lines cut to max_len
+  int64_t truncated = 0;     // lines cut to max_len (windows: to max_windows windows)
+  int64_t windowed = 0;      // lines run as more than one window
   int64_t skipped = 0;       // bad rows (Options::skip_bad_rows)
   int64_t max_len = 0;       // the truncation length used
   int64_t lines_read = 0;    // every input line, other shards' batches included

@@ -105,6 +105,11 @@ struct Prediction {
 // 0 <= threshold <= 1.
 std::vector<size_t> labels_above(const Prediction& prediction, double threshold);
 
+// One text's prediction from the predictions of its windows (classify --long window): the mean
+// of their logits, and the probabilities of that mean as the head makes them (softmax;
+// multi-label: sigmoid; regression: none). The trace is the first window's. `count` >= 1.
+Prediction average_of_windows(const Prediction* windows, size_t count, HeadKind kind);
+
 // Wall time of the last run, by stage, for the whole batch (steady_clock). Only measured
 // with SessionOptions::time_layers; otherwise every figure stays 0 and layer_ms empty.
 struct LayerTimings {

@@ -11,8 +11,8 @@
 // length-sorted batches an unsharded run would; Shard{K, N} runs batch b when
 // b % N == K - 1. So each batch, and each result, is exactly the unsharded run's (int8's
 // per-batch input scales included), and round-robin over length-sorted batches gives every
-// shard the same mix of lengths. A Report records its shard set; merge_reports() sums confusion matrices, joins regression
-// pairs (ordered by example index, so that the merged numbers equal an unsharded run bit for
+// shard the same mix of lengths. A Report records its shard set; merge_reports() sums confusion matrices,
+// joins regression pairs (ordered by example index, so that the merged numbers equal an unsharded run bit for
 // bit) and refuses overlapping, missing or mismatched shards. Shards run on different machines
 // are matched by what they computed, not where: the model file's SHA-256, the precision, the
 // engine version and the evaluation's options (the model's path is only shown).

@@ -55,4 +55,9 @@ class LineReader {
 // from the start of the line. Truncated to max_len tokens (Encoding::truncated).
 Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len);
 
+// A single-text line as windows of options.max_len tokens (Tokenizer::encode_windows); invalid
+// UTF-8 throws naming FILE:LINE as encode_line does.
+std::vector<Encoding> encode_line_windows(const Tokenizer& tokenizer, const InputLine& line,
+                                          const WindowOptions& options);
+
 }  // namespace fcabert

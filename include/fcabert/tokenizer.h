@@ -21,6 +21,20 @@ struct Encoding {
   bool truncated = false;         // true when max_len cut tokens off
 };
 
+// How a text longer than one window is cut into several (classify --long window).
+struct WindowOptions {
+  int64_t max_len = 0;      // tokens per window, [CLS] and [SEP] included (>= 3)
+  int64_t stride = 0;       // word pieces shared by consecutive windows (< max_len - 2)
+  int64_t max_windows = 1;  // at most this many; the rest of the text is cut off (>= 1)
+};
+
+// Throws fcabert::Error naming the option (--max-len, --stride, --max-windows) out of range.
+void validate_window_options(const WindowOptions& options);
+
+// The windows for max_len; a negative stride means a quarter of a window's word pieces,
+// (max_len - 2) / 4 (127 for 512-token windows). Validated as above.
+WindowOptions make_window_options(int64_t max_len, int64_t stride, int64_t max_windows);
+
 class Tokenizer {
  public:
   // Validates the vocabulary (non-empty, no duplicates, contains the special tokens).
@@ -36,6 +50,12 @@ class Tokenizer {
 
   // [CLS] text [SEP], truncated to max_len tokens in total (max_len >= 2).
   Encoding encode(std::string_view text, int64_t max_len) const;
+  // Windows [CLS] p_i .. p_(i+L-1) [SEP] over the text's L = max_len - 2 word pieces at a
+  // time, each starting L - stride pieces after the one before, the last one ending with the
+  // text (an empty or short text gives one window, as encode() would). When the text needs
+  // more than max_windows windows, the last one kept is marked truncated. Throws
+  // fcabert::Error naming the option out of range.
+  std::vector<Encoding> encode_windows(std::string_view text, const WindowOptions& options) const;
   // [CLS] a [SEP] b [SEP], longest-first truncation to max_len tokens (max_len >= 3).
   Encoding encode_pair(std::string_view first, std::string_view second, int64_t max_len) const;
 

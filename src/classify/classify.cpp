@@ -41,15 +41,47 @@ class HashedInput {
   int64_t lines_ = 0;
 };
 
+// How a line becomes model input: one Encoding cut to max_len, or (LongTexts::kWindow) its
+// windows.
+class LineEncoder {
+ public:
+  LineEncoder(const Tokenizer& tokenizer, bool pair, int64_t max_len, const Options& options)
+      : tokenizer_(tokenizer),
+        pair_(pair),
+        max_len_(max_len),
+        windows_(options.long_texts == LongTexts::kWindow),
+        window_options_(windows_ ? make_window_options(max_len, options.stride, options.max_windows)
+                                 : WindowOptions{}) {}
+
+  // Appends the line's encodings to `out` and returns how many there are. Throws
+  // fcabert::Error naming FILE:LINE for a bad row.
+  size_t encode(const InputLine& line, std::vector<Encoding>& out) const {
+    if (!windows_) {
+      out.push_back(encode_line(tokenizer_, line, pair_, max_len_));
+      return 1;
+    }
+    std::vector<Encoding> windows = encode_line_windows(tokenizer_, line, window_options_);
+    for (Encoding& window : windows) out.push_back(std::move(window));
+    return windows.size();
+  }
+
+ private:
+  const Tokenizer& tokenizer_;
+  bool pair_;
+  int64_t max_len_;
+  bool windows_;
+  WindowOptions window_options_;
+};
+
 // One batch's lines and what became of them; its buffers are reused from batch to batch.
 class Batch {
  public:
-  explicit Batch(size_t size) : lines_(size), errors_(size) {}
+  explicit Batch(size_t size) : lines_(size), errors_(size), window_counts_(size), averaged_(size) {}
 
   // Reads and encodes up to a batch of lines. Returns the Stopped error of a line that ends
   // the run (the lines before it stay in the batch), or nothing.
-  std::optional<Stopped> fill(HashedInput& input, const Tokenizer& tokenizer, bool pair, int64_t max_len,
-                              bool skip_bad_rows, Summary& summary) {
+  std::optional<Stopped> fill(HashedInput& input, const LineEncoder& encoder, bool skip_bad_rows,
+                              Summary& summary) {
     encodings_.clear();
     count_ = 0;
     std::optional<Stopped> stop;
@@ -57,14 +89,17 @@ class Batch {
       InputLine& line = lines_[count_];
       if (!input.next(line, stop)) return stop;
       try {
-        encodings_.push_back(encode_line(tokenizer, line, pair, max_len));
+        const size_t windows = encoder.encode(line, encodings_);
+        window_counts_[count_] = windows;
         errors_[count_].reset();
         summary.empty += line.text.empty();
         summary.truncated += encodings_.back().truncated;
+        summary.windowed += windows > 1;
       } catch (const Error& e) {
         if (!skip_bad_rows) return Stopped(e.what());
         spdlog::warn("{} (skipped)", e.what());
         errors_[count_] = e.what();
+        window_counts_[count_] = 0;
         ++summary.skipped;
       }
       release_if_huge(line);
@@ -89,8 +124,9 @@ class Batch {
   size_t size() const { return count_; }
   const std::vector<Encoding>& encodings() const { return encodings_; }
 
-  // The rows of the batch in input order, given the predictions of encodings().
-  const std::vector<Row>& rows(const std::vector<Prediction>& predictions) {
+  // The rows of the batch in input order, given the predictions of encodings(); a text's
+  // windows are averaged (average_of_windows).
+  const std::vector<Row>& rows(const std::vector<Prediction>& predictions, HeadKind kind) {
     rows_.clear();
     for (size_t i = 0, j = 0; i < count_; ++i) {
       Row row;
@@ -98,9 +134,16 @@ class Batch {
       if (errors_[i]) {
         row.error = &*errors_[i];
       } else {
-        row.encoding = &encodings_[j];
-        row.prediction = &predictions[j];
-        ++j;
+        const size_t windows = window_counts_[i];
+        row.windows = static_cast<int64_t>(windows);
+        row.encoding = &encodings_[j + windows - 1];
+        if (windows == 1) {
+          row.prediction = &predictions[j];
+        } else {
+          averaged_[i] = average_of_windows(&predictions[j], windows, kind);
+          row.prediction = &averaged_[i];
+        }
+        j += windows;
       }
       rows_.push_back(row);
     }
@@ -116,7 +159,9 @@ class Batch {
 
   std::vector<InputLine> lines_;
   std::vector<std::optional<std::string>> errors_;  // per slot: why the line was skipped
-  std::vector<Encoding> encodings_;                 // of the lines without an error
+  std::vector<size_t> window_counts_;               // per slot: its encodings (0 for a bad row)
+  std::vector<Prediction> averaged_;                // per slot with several windows: their average
+  std::vector<Encoding> encodings_;                 // of the lines without an error, windows in order
   std::vector<Row> rows_;
   size_t count_ = 0;
 };
@@ -131,6 +176,12 @@ Summary classify_lines(Session& session, LineReader& reader, const Options& opti
   const ModelInfo& info = model.info();
   Summary summary;
   summary.max_len = resolve_max_len(options.max_len, info);
+  if (options.long_texts == LongTexts::kWindow) {
+    if (info.head.pair_input)
+      throw Error("--long window takes single-text models; " + model.path() +
+                  " takes sentence pairs (use --long truncate)");
+  }
+  const LineEncoder encoder(model.tokenizer(), info.head.pair_input, summary.max_len, options);
   HashedInput input(reader);
   Batch batch(static_cast<size_t>(options.batch_size));
   std::optional<Stopped> stop;
@@ -139,11 +190,10 @@ Summary classify_lines(Session& session, LineReader& reader, const Options& opti
       if (batch.pass_over(input, stop) == 0) break;
       continue;
     }
-    stop = batch.fill(input, model.tokenizer(), info.head.pair_input, summary.max_len, options.skip_bad_rows,
-                      summary);
+    stop = batch.fill(input, encoder, options.skip_bad_rows, summary);
     if (batch.size() == 0) break;
     const std::vector<Prediction> predictions = session.run(batch.encodings());
-    if (on_batch) on_batch(batch.rows(predictions));
+    if (on_batch) on_batch(batch.rows(predictions, info.head.kind));
     summary.lines += static_cast<int64_t>(batch.size());
   }
   if (stop) throw *stop;

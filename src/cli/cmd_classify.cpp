@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/long_text_options.h"
 #include "cli/precision_option.h"
 #include "cli/prediction_writer.h"
 #include "cli/progress.h"
@@ -52,6 +53,7 @@ struct ClassifyOptions {
   std::string output;               // empty: stdout
   std::string shard;                // --shard K/N; empty: the whole input, printed as usual
   std::optional<double> threshold;  // --threshold (multi-label heads only); unset: 0.5
+  LongTextFlags long_texts;
   ScheduleFlags schedule;
 };
 
@@ -73,9 +75,15 @@ struct MergeOptions {
               " (the results of the lines before it were written; fix the line or use --skip-bad-rows)");
 }
 
-void warn_about(const classify::Summary& summary) {
+void warn_about(const classify::Summary& summary, int64_t max_windows = 0) {
   if (summary.empty > 0) spdlog::warn("{} empty line(s) were classified as empty texts", summary.empty);
-  if (summary.truncated > 0)
+  if (summary.windowed > 0)
+    spdlog::info("{} line(s) were longer than {} tokens and ran as several windows", summary.windowed,
+                 summary.max_len);
+  if (summary.truncated > 0 && max_windows > 0)
+    spdlog::warn("{} line(s) needed more than {} windows (--max-windows) and were truncated",
+                 summary.truncated, max_windows);
+  else if (summary.truncated > 0)
     spdlog::warn("{} line(s) were longer than {} tokens and were truncated", summary.truncated,
                  summary.max_len);
   if (summary.skipped > 0)
@@ -84,11 +92,15 @@ void warn_about(const classify::Summary& summary) {
 }
 
 // The output settings that shape the rendered rows: the shards of one job must share them.
-std::string output_settings(const ClassifyOptions& options, const LineReader& reader) {
+std::string output_settings(const ClassifyOptions& options, const classify::Options& run,
+                            const LineReader& reader) {
   return nlohmann::json{{"format", options.format},
                         {"explain", options.explain},
                         {"name_sources", reader.multiple_sources()},
-                        {"threshold", options.threshold.value_or(kDefaultThreshold)}}
+                        {"threshold", options.threshold.value_or(kDefaultThreshold)},
+                        {"long", options.long_texts.mode},
+                        {"stride", run.stride},
+                        {"max_windows", run.max_windows}}
       .dump();
 }
 
@@ -126,17 +138,22 @@ void run_classify(const ClassifyOptions& options) {
   session_options.explain = options.explain;
   Session session(model, session_options);
   spdlog::debug("FCA schedule: {}", fca::describe_schedule(session.schedule()));
-  const classify::Options run_options{options.batch_size, max_len, options.skip_bad_rows, shard};
+  classify::Options run_options{options.batch_size, max_len, options.skip_bad_rows, shard};
+  apply_long_text_flags(options.long_texts, run_options);
+  if (run_options.long_texts == classify::LongTexts::kWindow && options.explain)
+    throw Error("--explain shows one sequence per text; it does not combine with --long window");
   std::unique_ptr<OutputFile> output_file;
   if (!options.output.empty()) output_file = std::make_unique<OutputFile>(options.output);
   std::ostream& out = output_file ? output_file->stream() : std::cout;
   std::ostringstream rendered;  // --shard: a batch's rows, before they go into the shard file
   PredictionWriter writer(sharded ? rendered : out, format, model->info().head, model->tokenizer(),
-                          reader.multiple_sources(), options.explain, threshold);
+                          reader.multiple_sources(), options.explain, threshold,
+                          run_options.long_texts == classify::LongTexts::kWindow);
   std::optional<classify::ShardWriter> shard_file;
   if (sharded)
     shard_file.emplace(
-        out, classify::shard_header(session, run_options, output_settings(options, reader), take(rendered)));
+        out, classify::shard_header(session, run_options, output_settings(options, run_options, reader),
+                                    take(rendered)));
   Progress progress("examples", !options.quiet);
   int64_t done = 0;
   const auto write_batch = [&](const std::vector<classify::Row>& rows) {
@@ -144,7 +161,7 @@ void run_classify(const ClassifyOptions& options) {
       if (row.error)
         writer.write_error(*row.line, *row.error);
       else
-        writer.write(*row.line, *row.encoding, *row.prediction);
+        writer.write(*row.line, *row.encoding, *row.prediction, row.windows);
     }
     if (shard_file)
       shard_file->write_batch(rows.front().line->index, static_cast<int64_t>(rows.size()), take(rendered));
@@ -161,7 +178,7 @@ void run_classify(const ClassifyOptions& options) {
   if (shard_file) shard_file->finish(summary);
   if (output_file) output_file->commit();
   progress.finish(summary.lines);
-  warn_about(summary);
+  warn_about(summary, run_options.long_texts == classify::LongTexts::kWindow ? run_options.max_windows : 0);
 }
 
 }  // namespace
@@ -192,6 +209,7 @@ void register_classify(CLI::App& app) {
   cmd->add_option("--threshold", options->threshold,
                   "multi-label models: a text has every label whose probability (sigmoid) is above this "
                   "(default 0.5)");
+  add_long_text_flags(cmd, options->long_texts);
   cmd->add_option("--shard", options->shard,
                   "classify only shard K/N (every N-th batch of lines, from the K-th) and write a shard file "
                   "for classify-merge instead of the results");

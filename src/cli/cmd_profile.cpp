@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/long_text_options.h"
 #include "cli/precision_option.h"
 #include "cli/progress.h"
 #include "cli/schedule_options.h"
@@ -39,19 +40,31 @@ struct ProfileOptions {
   std::string plot;
   bool quiet = false;
   ScheduleFlags schedule;
+  LongTextFlags long_texts;
 };
 
 // Every line of FILE (or the first --limit), encoded as classify encodes it.
 profile::Inputs read_file_inputs(LineReader& reader, const ProfileOptions& options, const Model& model) {
   const ModelInfo& info = model.info();
   const int64_t max_len = resolve_max_len(options.max_len, info);
+  classify::Options windows;  // --long window: every window is an input
+  apply_long_text_flags(options.long_texts, windows);
+  const bool windowed = windows.long_texts == classify::LongTexts::kWindow;
+  if (windowed && info.head.pair_input)
+    throw Error("--long window takes single-text models; this model takes sentence pairs");
+  const WindowOptions window_options =
+      windowed ? make_window_options(max_len, windows.stride, windows.max_windows) : WindowOptions{};
   profile::Inputs inputs;
   InputLine line;
-  while ((options.limit == 0 || static_cast<int64_t>(inputs.encodings.size()) < options.limit) &&
-         reader.next(line)) {
+  for (int64_t lines = 0; (options.limit == 0 || lines < options.limit) && reader.next(line); ++lines) {
     inputs.source = line.source;
     inputs.empty_lines += line.text.empty();
-    inputs.encodings.push_back(encode_line(model.tokenizer(), line, info.head.pair_input, max_len));
+    if (windowed) {
+      for (Encoding& window : encode_line_windows(model.tokenizer(), line, window_options))
+        inputs.encodings.push_back(std::move(window));
+    } else {
+      inputs.encodings.push_back(encode_line(model.tokenizer(), line, info.head.pair_input, max_len));
+    }
     inputs.truncated += inputs.encodings.back().truncated;
   }
   if (inputs.encodings.empty())
@@ -156,6 +169,7 @@ void register_profile(CLI::App& app) {
                   "also report the analytic FLOPs of one input padded to N tokens (papers' convention)");
   cmd->add_option("--plot", options->plot,
                   "write an SVG chart of FLOPs and ms per layer, dense vs FCA, to FILE");
+  add_long_text_flags(cmd, options->long_texts);
   cmd->add_flag("-q,--quiet", options->quiet, "no progress bar and no summary line on stderr");
   add_schedule_flags(cmd, options->schedule);
   add_precision_flag(cmd, options->precision);

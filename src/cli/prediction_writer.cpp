@@ -35,14 +35,15 @@ nlohmann::ordered_json trace_to_json(const SequenceTrace& trace) {
 
 PredictionWriter::PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head,
                                    const Tokenizer& tokenizer, bool name_sources, bool explain,
-                                   double threshold)
+                                   double threshold, bool windows)
     : out_(out),
       format_(format),
       head_(head),
       tokenizer_(tokenizer),
       name_sources_(name_sources),
       explain_(explain),
-      threshold_(threshold) {
+      threshold_(threshold),
+      windows_(windows) {
   out_.precision(4);
   out_.setf(std::ios::fixed);
   if (format_ == OutputFormat::kTsv) write_header();
@@ -53,6 +54,7 @@ void PredictionWriter::write_header() {
   out_ << "file\tline\t" << kFirstColumn[static_cast<int>(head_.kind)];
   if (head_.kind != HeadKind::kRegression)
     for (const auto& label : head_.labels) out_ << "\tp_" << label;
+  if (windows_) out_ << "\twindows";
   out_ << '\n';
 }
 
@@ -87,37 +89,39 @@ void PredictionWriter::write_text_explanation(const Encoding& encoding, const Se
   }
 }
 
-void PredictionWriter::write(const InputLine& line, const Encoding& encoding, const Prediction& prediction) {
+void PredictionWriter::write(const InputLine& line, const Encoding& encoding, const Prediction& prediction,
+                             int64_t windows) {
   switch (format_) {
     case OutputFormat::kText:
-      write_text(encoding, prediction);
+      write_text(encoding, prediction, windows);
       break;
     case OutputFormat::kJsonl:
-      write_jsonl(line, encoding, prediction);
+      write_jsonl(line, encoding, prediction, windows);
       break;
     case OutputFormat::kTsv:
-      write_tsv(line, prediction);
+      write_tsv(line, prediction, windows);
       break;
   }
 }
 
-void PredictionWriter::write_text(const Encoding& encoding, const Prediction& prediction) {
+void PredictionWriter::write_text(const Encoding& encoding, const Prediction& prediction, int64_t windows) {
   if (head_.kind == HeadKind::kRegression) {
-    out_ << head_.labels.front() << '\t' << prediction.logits.front() << '\n';
+    out_ << head_.labels.front() << '\t' << prediction.logits.front();
   } else if (head_.kind == HeadKind::kMultiLabel) {
     out_ << label_set(prediction) << '\t';
     for (size_t i = 0; i < head_.labels.size(); ++i)
       out_ << (i ? " " : "") << head_.labels[i] << '=' << prediction.probabilities[i];
-    out_ << '\n';
   } else {
     const size_t best = best_label(prediction);
-    out_ << head_.labels[best] << '\t' << prediction.probabilities[best] << '\n';
+    out_ << head_.labels[best] << '\t' << prediction.probabilities[best];
   }
+  if (windows_) out_ << "\twindows=" << windows;
+  out_ << '\n';
   if (explain_) write_text_explanation(encoding, prediction.trace);
 }
 
 void PredictionWriter::write_jsonl(const InputLine& line, const Encoding& encoding,
-                                   const Prediction& prediction) {
+                                   const Prediction& prediction, int64_t windows) {
   nlohmann::ordered_json row;
   if (name_sources_) row["file"] = line.source;
   row["line"] = line.number;
@@ -136,12 +140,13 @@ void PredictionWriter::write_jsonl(const InputLine& line, const Encoding& encodi
     row["probabilities"] = probabilities;
   }
   row["logits"] = prediction.logits;
+  if (windows_) row["windows"] = windows;
   if (encoding.truncated) row["truncated"] = true;
   if (explain_) row["fca"] = trace_to_json(prediction.trace);
   out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
-void PredictionWriter::write_tsv(const InputLine& line, const Prediction& prediction) {
+void PredictionWriter::write_tsv(const InputLine& line, const Prediction& prediction, int64_t windows) {
   out_ << line.source << '\t' << line.number << '\t';
   if (head_.kind == HeadKind::kRegression) {
     out_ << prediction.logits.front();
@@ -150,6 +155,7 @@ void PredictionWriter::write_tsv(const InputLine& line, const Prediction& predic
                                                  : head_.labels[best_label(prediction)]);
     for (float p : prediction.probabilities) out_ << '\t' << p;
   }
+  if (windows_) out_ << '\t' << windows;
   out_ << '\n';
 }
 
@@ -174,6 +180,7 @@ void PredictionWriter::write_error(const InputLine& line, const std::string& mes
       out_ << line.source << '\t' << line.number << '\t';
       if (head_.kind != HeadKind::kRegression)
         for (size_t i = 0; i < head_.labels.size(); ++i) out_ << '\t';
+      if (windows_) out_ << '\t';
       out_ << '\n';
       break;
   }

@@ -10,6 +10,8 @@
 //   text   "toxic,insult\ttoxic=0.9123 obscene=0.0100 insult=0.8011 threat=0.0200"
 //   jsonl  {"line":1,"labels":["toxic","insult"],"probabilities":{"toxic":0.9123,...},"logits":[...]}
 //   tsv    file, line, labels ("toxic,insult" or "(none)"), one column per label probability
+// With windows (classify --long window), each row says how many windows its text had: text
+// adds "\twindows=N", jsonl "windows":N, tsv a last column "windows".
 // With explain (classify --explain), what FCA did to each example is added: in jsonl as
 //   "fca":{"tokens":n0,"layers":[{"tokens_in":12,"tokens_out":8,"reduced":true,
 //          "kept":[0,3,"c0.1",...]}]}   (row identities: docs/FCA.md)
@@ -31,8 +33,10 @@ class PredictionWriter {
   // `tokenizer` names the kept tokens in text-mode explanations.
   // `threshold`: a multi-label head's labels are those with a probability above it.
   PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head, const Tokenizer& tokenizer,
-                   bool name_sources, bool explain, double threshold = 0.5);
-  void write(const InputLine& line, const Encoding& encoding, const Prediction& prediction);
+                   bool name_sources, bool explain, double threshold = 0.5, bool windows = false);
+  // `windows`: how many windows the text had (shown only when the writer was made with windows).
+  void write(const InputLine& line, const Encoding& encoding, const Prediction& prediction,
+             int64_t windows = 1);
   // The row of an input line skipped by classify --skip-bad-rows, so that output rows stay
   // one per input line: text "error: MESSAGE" (no tab, unlike every result row),
   // jsonl {"line":N,"error":"MESSAGE"} (no "label"), tsv FILE, LINE and empty columns.
@@ -42,9 +46,10 @@ class PredictionWriter {
 
  private:
   void write_header();
-  void write_text(const Encoding& encoding, const Prediction& prediction);
-  void write_jsonl(const InputLine& line, const Encoding& encoding, const Prediction& prediction);
-  void write_tsv(const InputLine& line, const Prediction& prediction);
+  void write_text(const Encoding& encoding, const Prediction& prediction, int64_t windows);
+  void write_jsonl(const InputLine& line, const Encoding& encoding, const Prediction& prediction,
+                   int64_t windows);
+  void write_tsv(const InputLine& line, const Prediction& prediction, int64_t windows);
   size_t best_label(const Prediction& prediction) const;
   // A multi-label prediction's labels above the threshold, comma-joined, or "(none)".
   std::string label_set(const Prediction& prediction) const;
@@ -57,6 +62,7 @@ class PredictionWriter {
   bool name_sources_;
   bool explain_;
   double threshold_;
+  bool windows_;
 };
 
 }  // namespace fcabert::cli

@@ -1,5 +1,6 @@
 #pragma once
 // Elementwise activations, in place.
+#include <cmath>
 #include <cstdint>
 
 namespace fcabert::kernels {
@@ -11,5 +12,8 @@ void gelu_erf(float* x, int64_t count);
 
 // tanh, for the pooler.
 void tanh_inplace(float* x, int64_t count);
+
+// The logistic sigmoid 1 / (1 + e^-x), for multi-label heads (a probability per label).
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 }  // namespace fcabert::kernels

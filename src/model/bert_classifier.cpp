@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstring>
 #include <exception>
 #include <string>
 
 #include "fcabert/error.h"
+#include "kernels/activations.h"
 #include "kernels/parallel.h"
 #include "kernels/softmax.h"
 
@@ -266,7 +266,7 @@ std::vector<Prediction> BertClassifier::predictions(Workspace& ws, bool explain)
     } else if (head_.kind == HeadKind::kMultiLabel) {
       prediction.probabilities.resize(prediction.logits.size());
       for (size_t i = 0; i < prediction.logits.size(); ++i)
-        prediction.probabilities[i] = 1.0f / (1.0f + std::exp(-prediction.logits[i]));  // sigmoid
+        prediction.probabilities[i] = kernels::sigmoid(prediction.logits[i]);
     }
     SequenceTrace& trace = prediction.trace;
     trace.tokens = offsets[s + 1] - offsets[s];

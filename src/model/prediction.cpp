@@ -4,6 +4,8 @@
 
 #include "fcabert/engine.h"
 #include "fcabert/error.h"
+#include "kernels/activations.h"
+#include "kernels/softmax.h"
 
 namespace fcabert {
 
@@ -14,6 +16,23 @@ std::vector<size_t> labels_above(const Prediction& prediction, double threshold)
   for (size_t i = 0; i < prediction.probabilities.size(); ++i)
     if (prediction.probabilities[i] > threshold) labels.push_back(i);
   return labels;
+}
+
+Prediction average_of_windows(const Prediction* windows, size_t count, HeadKind kind) {
+  if (count == 0) throw Error("average_of_windows: a text has at least one window");
+  Prediction mean;
+  mean.logits.assign(windows[0].logits.size(), 0.0f);
+  for (size_t w = 0; w < count; ++w)
+    for (size_t i = 0; i < mean.logits.size(); ++i) mean.logits[i] += windows[w].logits[i];
+  for (float& logit : mean.logits) logit /= static_cast<float>(count);
+  if (kind == HeadKind::kClassification) {
+    mean.probabilities = mean.logits;
+    kernels::softmax_row(mean.probabilities.data(), static_cast<int64_t>(mean.probabilities.size()));
+  } else if (kind == HeadKind::kMultiLabel) {
+    for (float logit : mean.logits) mean.probabilities.push_back(kernels::sigmoid(logit));
+  }
+  mean.trace = windows[0].trace;
+  return mean;
 }
 
 }  // namespace fcabert

@@ -27,4 +27,14 @@ Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pai
   return encode_example(tokenizer, text.substr(0, tab), text.substr(tab + 1), max_len, where);
 }
 
+std::vector<Encoding> encode_line_windows(const Tokenizer& tokenizer, const InputLine& line,
+                                          const WindowOptions& options) {
+  try {
+    text::check_utf8(line.text);
+    return tokenizer.encode_windows(line.text, options);
+  } catch (const Error& e) {
+    throw Error(line.source + ":" + std::to_string(line.number) + ": " + e.what());
+  }
+}
+
 }  // namespace fcabert

@@ -441,6 +441,51 @@ Encoding Tokenizer::encode(std::string_view text, int64_t max_len) const {
   return encoding;
 }
 
+void validate_window_options(const WindowOptions& options) {
+  if (options.max_len < 3)
+    throw Error("windows of " + std::to_string(options.max_len) +
+                " tokens are too small: [CLS], one word piece and [SEP] need 3 (--max-len)");
+  const int64_t keep = options.max_len - 2;  // word pieces per window
+  if (options.stride < 0 || options.stride >= keep)
+    throw Error("--stride " + std::to_string(options.stride) + ": windows of " +
+                std::to_string(options.max_len) + " tokens share 0 to " + std::to_string(keep - 1) +
+                " word pieces");
+  if (options.max_windows < 1) throw Error("--max-windows must be at least 1");
+}
+
+WindowOptions make_window_options(int64_t max_len, int64_t stride, int64_t max_windows) {
+  const WindowOptions options{max_len, stride < 0 ? std::max<int64_t>(0, (max_len - 2) / 4) : stride,
+                              max_windows};
+  validate_window_options(options);
+  return options;
+}
+
+std::vector<Encoding> Tokenizer::encode_windows(std::string_view text, const WindowOptions& options) const {
+  validate_window_options(options);
+  const int64_t keep = options.max_len - 2;
+  std::vector<int32_t> pieces;
+  Pipeline(config_, token_to_id_, unk_id_).run(text, pieces);
+  const size_t count = pieces.size(), width = static_cast<size_t>(keep),
+               step = static_cast<size_t>(keep - options.stride);
+  std::vector<Encoding> windows;
+  for (size_t start = 0;; start += step) {
+    const size_t end = std::min(start + width, count);
+    Encoding& window = windows.emplace_back();
+    window.ids.reserve(end - start + 2);
+    window.ids.push_back(cls_id_);
+    window.ids.insert(window.ids.end(), pieces.begin() + static_cast<std::ptrdiff_t>(start),
+                      pieces.begin() + static_cast<std::ptrdiff_t>(end));
+    window.ids.push_back(sep_id_);
+    window.type_ids.assign(window.ids.size(), 0);
+    if (end == count) break;
+    if (static_cast<int64_t>(windows.size()) == options.max_windows) {
+      window.truncated = true;
+      break;
+    }
+  }
+  return windows;
+}
+
 Encoding Tokenizer::encode_pair(std::string_view first, std::string_view second, int64_t max_len) const {
   if (max_len < 3)
     throw Error("max_len " + std::to_string(max_len) +

@@ -44,7 +44,8 @@ TEST_F(ClassifyLines, RowsComeBackInInputOrderBatchByBatchWithTheSessionsPredict
   LineReader reader({write_lines("in.txt", lines)});
   Session session(model_);
   Collected got;
-  const classify::Summary summary = classify::classify_lines(session, reader, {4, 0, false, {}}, collect(got));
+  const classify::Summary summary =
+      classify::classify_lines(session, reader, {4, 0, false, {}}, collect(got));
   EXPECT_EQ(got.texts, lines);
   EXPECT_EQ(got.numbers, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(got.batch_sizes, (std::vector<size_t>{4, 2}));
@@ -87,6 +88,52 @@ TEST_F(ClassifyLines, SkipBadRowsGivesAnErrorRowAndGoesOn) {
   EXPECT_EQ(got.texts[2], "movie");
   EXPECT_EQ(summary.skipped, 1);
   EXPECT_EQ(summary.lines, 3);
+}
+
+// --long window: a long line runs as its windows (Tokenizer::encode_windows) in the batch, and
+// its row is the mean of what each window gives when run alone.
+TEST_F(ClassifyLines, ALongLineRunsAsWindowsWhoseLogitsAreAveraged) {
+  const std::string long_line = "the good movie a bad plot the movie a good the bad a movie";  // 14 words
+  LineReader reader({write_lines("long.txt", {"good", long_line, "a movie"})});
+  Session session(model_);
+  classify::Options options{4, 0, false, {}};
+  options.long_texts = classify::LongTexts::kWindow;
+  options.stride = 1;
+  options.max_windows = 16;
+  std::vector<int64_t> windows;
+  std::vector<std::vector<float>> logits;
+  const classify::Summary summary =
+      classify::classify_lines(session, reader, options, [&](const std::vector<classify::Row>& rows) {
+        for (const classify::Row& row : rows) {
+          windows.push_back(row.windows);
+          logits.push_back(row.prediction->logits);
+        }
+      });
+  // max_len 6: 4 word pieces per window, each 3 after the one before: 14 words in 5 windows.
+  const std::vector<Encoding> expected_windows = model_->tokenizer().encode_windows(long_line, {6, 1, 16});
+  ASSERT_EQ(expected_windows.size(), 5u);
+  EXPECT_EQ(windows, (std::vector<int64_t>{1, 5, 1}));
+  EXPECT_EQ(summary.windowed, 1);
+  EXPECT_EQ(summary.truncated, 0);
+  std::vector<float> mean(logits[1].size(), 0.0f);
+  for (const Encoding& window : expected_windows) {
+    const std::vector<float> alone = session.run({window}).front().logits;
+    for (size_t k = 0; k < mean.size(); ++k)
+      mean[k] += alone[k] / static_cast<float>(expected_windows.size());
+  }
+  for (size_t k = 0; k < mean.size(); ++k) EXPECT_NEAR(logits[1][k], mean[k], 1e-5f);
+  const std::vector<float> short_alone = session.run({model_->tokenizer().encode("good", 6)}).front().logits;
+  for (size_t k = 0; k < short_alone.size(); ++k) EXPECT_NEAR(logits[0][k], short_alone[k], 1e-5f);
+
+  // At most max_windows windows: the rest of the text is cut and counted.
+  LineReader again({write_lines("long2.txt", {long_line})});
+  options.max_windows = 2;
+  const classify::Summary cut =
+      classify::classify_lines(session, again, options, [&](const std::vector<classify::Row>& rows) {
+        EXPECT_EQ(rows.front().windows, 2);
+        EXPECT_TRUE(rows.front().encoding->truncated);
+      });
+  EXPECT_EQ(cut.truncated, 1);
 }
 
 TEST_F(ClassifyLines, RejectsABatchSizeBelowOneAndABadMaxLen) {

@@ -488,3 +488,72 @@ TEST(Tokenizer, LongAndAdversarialLinesTakeLinearTime) {
 
 }  // namespace
 }  // namespace fcabert
+
+namespace fcabert {
+namespace {
+
+// ---- Windows (classify --long window) -----------------------------------------------------
+
+// The pieces between [CLS] and [SEP] of each window, as ids.
+std::vector<std::vector<int32_t>> window_pieces(const std::vector<Encoding>& windows,
+                                                const Tokenizer& tokenizer) {
+  std::vector<std::vector<int32_t>> out;
+  for (const Encoding& w : windows) {
+    EXPECT_EQ(tokenizer.id_to_token(w.ids.front()), "[CLS]");
+    EXPECT_EQ(tokenizer.id_to_token(w.ids.back()), "[SEP]");
+    EXPECT_EQ(w.type_ids, std::vector<int32_t>(w.ids.size(), 0));
+    out.emplace_back(w.ids.begin() + 1, w.ids.end() - 1);
+  }
+  return out;
+}
+
+TEST(TokenizerWindows, ConsecutiveWindowsShareStridePiecesAndTheLastEndsWithTheText) {
+  const Tokenizer tokenizer(small_config());
+  const std::string text = "a b c d e f g h i j";  // 10 pieces, one per letter
+  const std::vector<int32_t> all = tokenizer.pieces_to_ids(tokenizer.tokenize(text));
+  ASSERT_EQ(all.size(), 10u);
+  // Windows of 6 tokens hold 4 pieces; stride 1: each starts 3 pieces after the one before.
+  const auto windows = tokenizer.encode_windows(text, {6, 1, 16});
+  const auto pieces = window_pieces(windows, tokenizer);
+  ASSERT_EQ(pieces.size(), 3u);
+  EXPECT_EQ(pieces[0], std::vector<int32_t>(all.begin(), all.begin() + 4));
+  EXPECT_EQ(pieces[1], std::vector<int32_t>(all.begin() + 3, all.begin() + 7));
+  EXPECT_EQ(pieces[2], std::vector<int32_t>(all.begin() + 6, all.end()));
+  for (const Encoding& w : windows) EXPECT_FALSE(w.truncated);
+  // A short text: one window, exactly encode()'s.
+  const auto one = tokenizer.encode_windows("a b", {6, 1, 16});
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].ids, tokenizer.encode("a b", 6).ids);
+  EXPECT_EQ(tokenizer.encode_windows("", {6, 1, 16}).front().ids.size(), 2u);  // [CLS] [SEP]
+}
+
+TEST(TokenizerWindows, MoreThanMaxWindowsMarksTheLastTruncated) {
+  const Tokenizer tokenizer(small_config());
+  const auto windows = tokenizer.encode_windows("a b c d e f g h i j", {6, 0, 2});
+  ASSERT_EQ(windows.size(), 2u);
+  EXPECT_FALSE(windows[0].truncated);
+  EXPECT_TRUE(windows[1].truncated);
+}
+
+TEST(TokenizerWindows, OptionsOutOfRangeNameTheFlag) {
+  const Tokenizer tokenizer(small_config());
+  EXPECT_NE(expect_error([&] {
+              tokenizer.encode_windows("a", {6, 4, 2});
+            }).find("--stride 4"),
+            std::string::npos);
+  EXPECT_NE(expect_error([&] {
+              tokenizer.encode_windows("a", {6, -1, 2});
+            }).find("--stride"),
+            std::string::npos);
+  EXPECT_NE(expect_error([&] {
+              tokenizer.encode_windows("a", {6, 0, 0});
+            }).find("--max-windows"),
+            std::string::npos);
+  EXPECT_NE(expect_error([&] {
+              tokenizer.encode_windows("a", {2, 0, 1});
+            }).find("--max-len"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace fcabert
