@@ -77,7 +77,13 @@ struct Summary {
 // A line stopped the run; every row before it was handed back. what() names FILE:LINE.
 class Stopped : public Error {
  public:
-  using Error::Error;
+  // `bad_row`: a row that Options::skip_bad_rows would have skipped; false for what stops a
+  // run regardless (a read error, a table header without the named column, an unclosed quote).
+  explicit Stopped(const std::string& what, bool bad_row = true) : Error(what), bad_row_(bad_row) {}
+  bool bad_row() const { return bad_row_; }
+
+ private:
+  bool bad_row_;
 };
 
 // Receives each batch's rows, in input order (InputLine::index tells where a batch starts).

@@ -23,10 +23,10 @@ class HashedInput {
     try {
       if (!reader_.next(line)) return false;
     } catch (const Error& e) {  // a read error, not a bad row: never skipped
-      stop = Stopped(e.what());
+      stop = Stopped(e.what(), false);
       return false;
     }
-    hash_.update(line.text);
+    hash_.update(line.record());
     hash_.update("\n");
     ++lines_;
     return true;
@@ -155,6 +155,7 @@ class Batch {
   // of the run.
   static void release_if_huge(InputLine& line) {
     if (line.text.capacity() > (size_t{1} << 20)) std::string().swap(line.text);
+    if (line.raw.capacity() > (size_t{1} << 20)) std::string().swap(line.raw);
   }
 
   std::vector<InputLine> lines_;

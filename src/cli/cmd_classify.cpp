@@ -54,6 +54,8 @@ struct ClassifyOptions {
   std::string shard;                // --shard K/N; empty: the whole input, printed as usual
   std::optional<double> threshold;  // --threshold (multi-label heads only); unset: 0.5
   LongTextFlags long_texts;
+  std::string input_format = "text";  // --input-format
+  TableOptions table;                 // --text-column, --pair-column, --id-column
   ScheduleFlags schedule;
 };
 
@@ -68,11 +70,10 @@ struct MergeOptions {
 // Adds what the user should do to a Stopped error: the results before the line are on
 // stdout, or (--output) nothing was written at all.
 [[noreturn]] void rethrow_stopped(const classify::Stopped& stop, const std::string& output) {
+  const std::string fix = stop.bad_row() ? "fix the line or use --skip-bad-rows" : "fix the input";
   if (!output.empty())
-    throw Error(std::string(stop.what()) + " (" + output +
-                " was not written; fix the line or use --skip-bad-rows)");
-  throw Error(std::string(stop.what()) +
-              " (the results of the lines before it were written; fix the line or use --skip-bad-rows)");
+    throw Error(std::string(stop.what()) + " (" + output + " was not written; " + fix + ")");
+  throw Error(std::string(stop.what()) + " (the results of the lines before it were written; " + fix + ")");
 }
 
 void warn_about(const classify::Summary& summary, int64_t max_windows = 0) {
@@ -99,6 +100,10 @@ std::string output_settings(const ClassifyOptions& options, const classify::Opti
                         {"name_sources", reader.multiple_sources()},
                         {"threshold", options.threshold.value_or(kDefaultThreshold)},
                         {"long", options.long_texts.mode},
+                        {"input_format", options.input_format},
+                        {"text_column", options.table.text},
+                        {"pair_column", options.table.pair},
+                        {"id_column", options.table.id},
                         {"stride", run.stride},
                         {"max_windows", run.max_windows}}
       .dump();
@@ -128,9 +133,14 @@ void run_classify(const ClassifyOptions& options) {
   const OutputFormat format = parse_output_format(options.format);
   const bool sharded = !options.shard.empty();
   const Shard shard = sharded ? parse_shard(options.shard) : Shard{};
-  LineReader reader(options.inputs);  // checks the input files before the model loads
+  TableOptions table = options.table;
+  table.format = parse_input_format(options.input_format);
+  if (table.format == InputFormat::kText && !table.id.empty())
+    throw Error("--id-column needs a table input: --input-format tsv, csv or jsonl");
+  LineReader reader(options.inputs, table);  // checks the input files before the model loads
 
   auto model = Model::load(options.model, load_options(options.threads, options.precision));
+  reader.set_pair_input(model->info().head.pair_input);
   const int64_t max_len = resolve_max_len(options.max_len, model->info());  // before any output
   const double threshold = threshold_for(options, model->info().head, options.model);
   SessionOptions session_options;
@@ -148,7 +158,7 @@ void run_classify(const ClassifyOptions& options) {
   std::ostringstream rendered;  // --shard: a batch's rows, before they go into the shard file
   PredictionWriter writer(sharded ? rendered : out, format, model->info().head, model->tokenizer(),
                           reader.multiple_sources(), options.explain, threshold,
-                          run_options.long_texts == classify::LongTexts::kWindow);
+                          run_options.long_texts == classify::LongTexts::kWindow, !table.id.empty());
   std::optional<classify::ShardWriter> shard_file;
   if (sharded)
     shard_file.emplace(
@@ -196,7 +206,7 @@ void register_classify(CLI::App& app) {
   cmd->add_option("-t,--threads", options->threads, "CPU threads (also used by oneDNN)")
       ->capture_default_str();
   cmd->add_option("--max-len", options->max_len, "truncate to this many tokens (default: the model's)");
-  cmd->add_option("-f,--format", options->format, "output: text, jsonl or tsv")->capture_default_str();
+  cmd->add_option("-f,--format", options->format, "output: text, jsonl, tsv or csv")->capture_default_str();
   cmd->add_flag("-q,--quiet", options->quiet, "no progress bar and no summary line");
   cmd->add_option("-o,--output", options->output,
                   "write the results to this file (through a temporary renamed on success) instead of "
@@ -210,6 +220,17 @@ void register_classify(CLI::App& app) {
                   "multi-label models: a text has every label whose probability (sigmoid) is above this "
                   "(default 0.5)");
   add_long_text_flags(cmd, options->long_texts);
+  cmd->add_option("--input-format", options->input_format,
+                  "text (one example per line; pairs: two TSV columns), or a table: tsv or csv (with a "
+                  "header row) or jsonl (one JSON object per line)")
+      ->capture_default_str();
+  cmd->add_option("--text-column,--text-field", options->table.text, "tables: the column (field) of the text")
+      ->capture_default_str();
+  cmd->add_option("--pair-column,--pair-field", options->table.pair,
+                  "tables, pair models: the column (field) of the second text")
+      ->capture_default_str();
+  cmd->add_option("--id-column,--id-field", options->table.id,
+                  "tables: a column (field) carried into every output row as \"id\"");
   cmd->add_option("--shard", options->shard,
                   "classify only shard K/N (every N-th batch of lines, from the K-th) and write a shard file "
                   "for classify-merge instead of the results");

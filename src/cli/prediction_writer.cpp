@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
 
 #include "fcabert/error.h"
 
@@ -11,10 +13,29 @@ OutputFormat parse_output_format(const std::string& name) {
   if (name == "text") return OutputFormat::kText;
   if (name == "jsonl") return OutputFormat::kJsonl;
   if (name == "tsv") return OutputFormat::kTsv;
-  throw Error("unknown --format '" + name + "'; use text, jsonl or tsv");
+  if (name == "csv") return OutputFormat::kCsv;
+  throw Error("unknown --format '" + name + "'; use text, jsonl, tsv or csv");
 }
 
 namespace {
+
+// A CSV cell (RFC 4180): quoted, with its quotes doubled, when it holds a comma, a quote or a
+// line break.
+std::string csv_cell(const std::string& cell) {
+  if (cell.find_first_of(",\"\r\n") == std::string::npos) return cell;
+  std::string quoted = "\"";
+  for (const char c : cell) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + '"';
+}
+
+// A probability or score as every format prints it: fixed, 4 decimals.
+std::string fixed4(double value) {
+  std::ostringstream out;
+  out.precision(4);
+  out.setf(std::ios::fixed);
+  out << value;
+  return out.str();
+}
 
 nlohmann::ordered_json trace_to_json(const SequenceTrace& trace) {
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
@@ -35,7 +56,7 @@ nlohmann::ordered_json trace_to_json(const SequenceTrace& trace) {
 
 PredictionWriter::PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head,
                                    const Tokenizer& tokenizer, bool name_sources, bool explain,
-                                   double threshold, bool windows)
+                                   double threshold, bool windows, bool ids)
     : out_(out),
       format_(format),
       head_(head),
@@ -43,19 +64,36 @@ PredictionWriter::PredictionWriter(std::ostream& out, OutputFormat format, const
       name_sources_(name_sources),
       explain_(explain),
       threshold_(threshold),
-      windows_(windows) {
+      windows_(windows),
+      ids_(ids) {
   out_.precision(4);
   out_.setf(std::ios::fixed);
-  if (format_ == OutputFormat::kTsv) write_header();
+  if (format_ == OutputFormat::kTsv || format_ == OutputFormat::kCsv) write_header();
 }
 
 void PredictionWriter::write_header() {
   static constexpr const char* kFirstColumn[] = {"label", "labels", "score"};  // by HeadKind
-  out_ << "file\tline\t" << kFirstColumn[static_cast<int>(head_.kind)];
+  std::vector<std::string> cells = {"file", "line"};
+  if (ids_) cells.push_back("id");
+  cells.push_back(kFirstColumn[static_cast<int>(head_.kind)]);
   if (head_.kind != HeadKind::kRegression)
-    for (const auto& label : head_.labels) out_ << "\tp_" << label;
-  if (windows_) out_ << "\twindows";
+    for (const auto& label : head_.labels) cells.push_back("p_" + label);
+  if (windows_) cells.push_back("windows");
+  write_cells(cells);
+}
+
+void PredictionWriter::write_cells(const std::vector<std::string>& cells) {
+  const bool csv = format_ == OutputFormat::kCsv;
+  for (size_t i = 0; i < cells.size(); ++i)
+    out_ << (i ? (csv ? "," : "\t") : "") << (csv ? csv_cell(cells[i]) : cells[i]);
   out_ << '\n';
+}
+
+// file, line and (with ids) id: the first cells of every tsv / csv row.
+std::vector<std::string> PredictionWriter::row_start(const InputLine& line) const {
+  std::vector<std::string> cells = {line.source, std::to_string(line.number)};
+  if (ids_) cells.push_back(line.id);
+  return cells;
 }
 
 size_t PredictionWriter::best_label(const Prediction& prediction) const {
@@ -93,18 +131,20 @@ void PredictionWriter::write(const InputLine& line, const Encoding& encoding, co
                              int64_t windows) {
   switch (format_) {
     case OutputFormat::kText:
-      write_text(encoding, prediction, windows);
+      write_text(line, encoding, prediction, windows);
       break;
     case OutputFormat::kJsonl:
       write_jsonl(line, encoding, prediction, windows);
       break;
     case OutputFormat::kTsv:
-      write_tsv(line, prediction, windows);
+    case OutputFormat::kCsv:
+      write_table_row(line, prediction, windows);
       break;
   }
 }
 
-void PredictionWriter::write_text(const Encoding& encoding, const Prediction& prediction, int64_t windows) {
+void PredictionWriter::write_text(const InputLine& line, const Encoding& encoding,
+                                  const Prediction& prediction, int64_t windows) {
   if (head_.kind == HeadKind::kRegression) {
     out_ << head_.labels.front() << '\t' << prediction.logits.front();
   } else if (head_.kind == HeadKind::kMultiLabel) {
@@ -116,6 +156,7 @@ void PredictionWriter::write_text(const Encoding& encoding, const Prediction& pr
     out_ << head_.labels[best] << '\t' << prediction.probabilities[best];
   }
   if (windows_) out_ << "\twindows=" << windows;
+  if (ids_) out_ << "\tid=" << line.id;
   out_ << '\n';
   if (explain_) write_text_explanation(encoding, prediction.trace);
 }
@@ -125,6 +166,7 @@ void PredictionWriter::write_jsonl(const InputLine& line, const Encoding& encodi
   nlohmann::ordered_json row;
   if (name_sources_) row["file"] = line.source;
   row["line"] = line.number;
+  if (ids_) row["id"] = line.id;
   if (head_.kind == HeadKind::kRegression) {
     row["score"] = prediction.logits.front();
   } else {
@@ -146,17 +188,17 @@ void PredictionWriter::write_jsonl(const InputLine& line, const Encoding& encodi
   out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
-void PredictionWriter::write_tsv(const InputLine& line, const Prediction& prediction, int64_t windows) {
-  out_ << line.source << '\t' << line.number << '\t';
+void PredictionWriter::write_table_row(const InputLine& line, const Prediction& prediction, int64_t windows) {
+  std::vector<std::string> cells = row_start(line);
   if (head_.kind == HeadKind::kRegression) {
-    out_ << prediction.logits.front();
+    cells.push_back(fixed4(prediction.logits.front()));
   } else {
-    out_ << (head_.kind == HeadKind::kMultiLabel ? label_set(prediction)
-                                                 : head_.labels[best_label(prediction)]);
-    for (float p : prediction.probabilities) out_ << '\t' << p;
+    cells.push_back(head_.kind == HeadKind::kMultiLabel ? label_set(prediction)
+                                                        : head_.labels[best_label(prediction)]);
+    for (float p : prediction.probabilities) cells.push_back(fixed4(p));
   }
-  if (windows_) out_ << '\t' << windows;
-  out_ << '\n';
+  if (windows_) cells.push_back(std::to_string(windows));
+  write_cells(cells);
 }
 
 void PredictionWriter::write_error(const InputLine& line, const std::string& message) {
@@ -172,17 +214,20 @@ void PredictionWriter::write_error(const InputLine& line, const std::string& mes
       nlohmann::ordered_json row;
       if (name_sources_) row["file"] = line.source;
       row["line"] = line.number;
+      if (ids_) row["id"] = line.id;
       row["error"] = message;
       out_ << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
       break;
     }
     case OutputFormat::kTsv:
-      out_ << line.source << '\t' << line.number << '\t';
-      if (head_.kind != HeadKind::kRegression)
-        for (size_t i = 0; i < head_.labels.size(); ++i) out_ << '\t';
-      if (windows_) out_ << '\t';
-      out_ << '\n';
+    case OutputFormat::kCsv: {
+      std::vector<std::string> cells = row_start(line);
+      cells.emplace_back();  // no label
+      if (head_.kind != HeadKind::kRegression) cells.resize(cells.size() + head_.labels.size());
+      if (windows_) cells.emplace_back();
+      write_cells(cells);
       break;
+    }
   }
 }
 

@@ -5,6 +5,9 @@
 //           "logits":[-2.1,2.2]}  (regression: {"line":1,"score":3.21,"logits":[3.21]};
 //          "file" is added when several inputs are read, "truncated":true when cut to --max-len)
 //   tsv    a header row, then file, line, label, then one column per label probability
+//   csv    the same columns, comma-separated, quoted as RFC 4180 wants where a cell needs it
+// With ids (classify --id-column), every row carries its record's id: text "\tid=ID" at the
+// end, jsonl "id", tsv and csv an "id" column after "line".
 // A multi-label head (a sigmoid per label) gives every label above the threshold, "(none)" when
 // no label is, and every label's probability:
 //   text   "toxic,insult\ttoxic=0.9123 obscene=0.0100 insult=0.8011 threat=0.0200"
@@ -18,6 +21,7 @@
 // and in text as one indented line per layer listing the fine tokens kept.
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "fcabert/config.h"
 #include "fcabert/engine.h"
@@ -25,7 +29,7 @@
 
 namespace fcabert::cli {
 
-enum class OutputFormat { kText, kJsonl, kTsv };
+enum class OutputFormat { kText, kJsonl, kTsv, kCsv };
 OutputFormat parse_output_format(const std::string& name);  // throws fcabert::Error
 
 class PredictionWriter {
@@ -33,7 +37,8 @@ class PredictionWriter {
   // `tokenizer` names the kept tokens in text-mode explanations.
   // `threshold`: a multi-label head's labels are those with a probability above it.
   PredictionWriter(std::ostream& out, OutputFormat format, const HeadConfig& head, const Tokenizer& tokenizer,
-                   bool name_sources, bool explain, double threshold = 0.5, bool windows = false);
+                   bool name_sources, bool explain, double threshold = 0.5, bool windows = false,
+                   bool ids = false);
   // `windows`: how many windows the text had (shown only when the writer was made with windows).
   void write(const InputLine& line, const Encoding& encoding, const Prediction& prediction,
              int64_t windows = 1);
@@ -46,10 +51,13 @@ class PredictionWriter {
 
  private:
   void write_header();
-  void write_text(const Encoding& encoding, const Prediction& prediction, int64_t windows);
+  void write_text(const InputLine& line, const Encoding& encoding, const Prediction& prediction,
+                  int64_t windows);
   void write_jsonl(const InputLine& line, const Encoding& encoding, const Prediction& prediction,
                    int64_t windows);
-  void write_tsv(const InputLine& line, const Prediction& prediction, int64_t windows);
+  void write_table_row(const InputLine& line, const Prediction& prediction, int64_t windows);  // tsv, csv
+  void write_cells(const std::vector<std::string>& cells);
+  std::vector<std::string> row_start(const InputLine& line) const;
   size_t best_label(const Prediction& prediction) const;
   // A multi-label prediction's labels above the threshold, comma-joined, or "(none)".
   std::string label_set(const Prediction& prediction) const;
@@ -63,6 +71,7 @@ class PredictionWriter {
   bool explain_;
   double threshold_;
   bool windows_;
+  bool ids_;
 };
 
 }  // namespace fcabert::cli

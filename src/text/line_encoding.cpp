@@ -10,6 +10,11 @@ namespace fcabert {
 
 Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pair, int64_t max_len) {
   const std::string where = line.source + ":" + std::to_string(line.number);
+  if (line.table) {
+    if (!line.error.empty()) throw Error(where + ": " + line.error);
+    return encode_example(tokenizer, line.text,
+                          pair ? std::optional<std::string_view>(line.pair) : std::nullopt, max_len, where);
+  }
   if (!pair) return encode_example(tokenizer, line.text, std::nullopt, max_len, where);
   try {
     text::check_utf8(line.text);  // the whole line first: a byte offset counts from its start
@@ -29,6 +34,7 @@ Encoding encode_line(const Tokenizer& tokenizer, const InputLine& line, bool pai
 
 std::vector<Encoding> encode_line_windows(const Tokenizer& tokenizer, const InputLine& line,
                                           const WindowOptions& options) {
+  if (!line.error.empty()) throw Error(line.source + ":" + std::to_string(line.number) + ": " + line.error);
   try {
     text::check_utf8(line.text);
     return tokenizer.encode_windows(line.text, options);
