@@ -204,11 +204,41 @@ def read_source(src_dir: str) -> Source:
 # ---------------------------------------------------------------------------------------------
 # validate: source + options -> metadata
 
+def is_distilbert(src: Source) -> bool:
+    return src.config.get("model_type") == "distilbert"
+
+
+def distilbert_config(src: Source) -> dict:
+    """DistilBERT's config.json in BERT's terms: the same post-LN encoder, no token types (a
+    zero token-type table of 2 rows stands in), and the pre_classifier + ReLU as the pooler."""
+    c = src.config
+    keys = {"vocab_size": "vocab_size", "hidden_size": "dim", "num_layers": "n_layers", "num_heads": "n_heads",
+            "intermediate_size": "hidden_dim", "max_position_embeddings": "max_position_embeddings"}
+    config = {}
+    for ours, theirs in keys.items():
+        value = c.get(theirs)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConvertError(f"{src.path / 'config.json'}: {theirs} must be a positive integer, got {value!r}")
+        config[ours] = value
+    config["type_vocab_size"] = 2
+    config["layer_norm_eps"] = 1e-12  # fixed in DistilBERT's modules
+    config["hidden_act"] = c.get("activation", "gelu")
+    config["pooler_act"] = "relu"
+    if config["hidden_act"] != "gelu":
+        raise ConvertError(f"{src.path / 'config.json'}: activation {config['hidden_act']!r} is not supported "
+                           "(only 'gelu', the erf form)")
+    return config
+
+
 def bert_config(src: Source) -> dict:
     c = src.config
+    if is_distilbert(src):
+        config = distilbert_config(src)
+        check_geometry(src, config)
+        return config
     if c.get("model_type", "bert") != "bert":
         raise ConvertError(f"{src.path / 'config.json'}: model_type {c.get('model_type')!r} is not supported "
-                           "(only BERT)")
+                           "(BERT and DistilBERT are; ELECTRA, RoBERTa and others are not)")
     if c.get("position_embedding_type", "absolute") != "absolute":
         raise ConvertError(f"{src.path / 'config.json'}: position_embedding_type "
                            f"{c['position_embedding_type']!r} is not supported (only absolute)")
@@ -226,13 +256,17 @@ def bert_config(src: Source) -> dict:
     if config["hidden_act"] != "gelu":
         raise ConvertError(f"{src.path / 'config.json'}: hidden_act {config['hidden_act']!r} is not supported "
                            "(only 'gelu', the erf form)")
+    check_geometry(src, config)
+    return config
+
+
+def check_geometry(src: Source, config: dict):
     if config["hidden_size"] % config["num_heads"]:
         raise ConvertError(f"{src.path / 'config.json'}: hidden_size {config['hidden_size']} is not divisible by "
                            f"num_attention_heads {config['num_heads']}")
     if len(src.vocab) != config["vocab_size"]:
         raise ConvertError(f"{src.path}: the vocabulary has {len(src.vocab)} tokens but config.json vocab_size is "
                            f"{config['vocab_size']}")
-    return config
 
 
 def token_string(value, default):
@@ -364,10 +398,62 @@ def canonical_name(key: str):
     return key
 
 
+# DistilBERT's tensor names -> BERT's (the layer index is kept).
+DISTILBERT_NAMES = [
+    (r"^(?:distilbert\.)?embeddings\.(word_embeddings|position_embeddings|LayerNorm)\.", r"bert.embeddings.\1."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.attention\.q_lin\.", r"bert.encoder.layer.\1.attention.self.query."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.attention\.k_lin\.", r"bert.encoder.layer.\1.attention.self.key."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.attention\.v_lin\.", r"bert.encoder.layer.\1.attention.self.value."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.attention\.out_lin\.",
+     r"bert.encoder.layer.\1.attention.output.dense."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.sa_layer_norm\.",
+     r"bert.encoder.layer.\1.attention.output.LayerNorm."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.ffn\.lin1\.", r"bert.encoder.layer.\1.intermediate.dense."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.ffn\.lin2\.", r"bert.encoder.layer.\1.output.dense."),
+    (r"^(?:distilbert\.)?transformer\.layer\.(\d+)\.output_layer_norm\.", r"bert.encoder.layer.\1.output.LayerNorm."),
+    (r"^pre_classifier\.", "bert.pooler.dense."),
+]
+
+
+def distilbert_name(key: str):
+    """The BERT name of a DistilBERT checkpoint key, or None to drop it (the masked-LM head)."""
+    if key.endswith("position_ids") or key.startswith(("vocab_transform.", "vocab_layer_norm.", "vocab_projector.")):
+        return None
+    for pattern, replacement in DISTILBERT_NAMES:
+        name, count = re.subn(pattern, replacement, key)
+        if count:
+            return name
+    return key  # classifier.*, or an unknown tensor that check_weights names
+
+
+def sinusoidal_positions(positions: int, dim: int) -> np.ndarray:
+    """DistilBERT's fixed position table (sinusoidal_pos_embds), as transformers builds it."""
+    table = np.array([[pos / np.power(10000, 2 * (j // 2) / dim) for j in range(dim)] for pos in range(positions)])
+    out = np.zeros((positions, dim), dtype=np.float32)
+    out[:, 0::2] = np.sin(table[:, 0::2])
+    out[:, 1::2] = np.cos(table[:, 1::2])
+    return out
+
+
+def add_distilbert_tensors(src: Source, weights: dict, config: dict):
+    """What BERT has and DistilBERT does not: a zero token-type table (DistilBERT adds none),
+    and the sinusoidal position table when the checkpoint leaves it out."""
+    d = config["hidden_size"]
+    weights["bert.embeddings.token_type_embeddings.weight"] = np.zeros((config["type_vocab_size"], d), np.float32)
+    positions = "bert.embeddings.position_embeddings.weight"
+    if positions not in weights and src.config.get("sinusoidal_pos_embds"):
+        weights[positions] = sinusoidal_positions(config["max_position_embeddings"], d)
+        src.notes.append("position embeddings: sinusoidal (sinusoidal_pos_embds), computed")
+    if "bert.pooler.dense.weight" not in weights and "classifier.weight" in weights:
+        raise ConvertError(f"{src.path / src.weights_file} has a classifier but no pre_classifier; "
+                           "DistilBertForSequenceClassification has both")
+    src.notes.append("DistilBERT: pre_classifier + ReLU as the pooler, zero token-type embeddings")
+
+
 def canonical_weights(src: Source) -> dict:
     weights, dropped = {}, []
     for key, value in src.weights.items():
-        name = canonical_name(key)
+        name = distilbert_name(key) if is_distilbert(src) else canonical_name(key)
         if name is None:
             dropped.append(key)
         elif name in weights:
@@ -406,7 +492,7 @@ def check_weights(src: Source, weights: dict, config: dict, outputs: int):
     """The weights are exactly the spec: every tensor present with its shape, finite."""
     spec = expected_tensors(config, outputs)
     if "bert.pooler.dense.weight" not in weights:
-        raise ConvertError(f"{src.path / src.weights_file} has no pooler (bert.pooler.dense); fcabert classifies "
+        raise ConvertError(f"{src.path / src.weights_file} has no pooler (bert.pooler.dense; DistilBERT: pre_classifier); fcabert classifies "
                            "from the pooled [CLS] vector like BertForSequenceClassification; use a checkpoint "
                            "saved with its pooler")
     for name, shape in spec:
@@ -457,6 +543,8 @@ def convert(args) -> tuple[int, dict]:
     config = bert_config(src)
     task = normalized_task(args.task or src.config.get("finetuning_task") or "")
     weights = canonical_weights(src)
+    if is_distilbert(src):
+        add_distilbert_tensors(src, weights, config)
     head = head_settings(args, src, weights, task)
     metadata = {
         "config": config,

@@ -44,6 +44,8 @@ def load_reference(model_path: str):
         problem_type={"regression": "regression", "multi_label": "multi_label_classification"}.get(
             head["kind"], "single_label_classification"))
     model = BertForSequenceClassification(hf_config)
+    if config.get("pooler_act", "tanh") == "relu":  # a converted DistilBERT: its pre_classifier + ReLU
+        model.bert.pooler.activation = torch.nn.ReLU()
     state = {name: torch.from_numpy(array.copy()) for name, array in tensors.items()}
     model.load_state_dict(state, strict=False)  # strict=False: position_ids is a buffer
     missing = set(model.state_dict()) - set(state) - {"bert.embeddings.position_ids"}

@@ -18,6 +18,9 @@ struct BertConfig {
   int64_t type_vocab_size = 0;
   float layer_norm_eps = 1e-12f;
   std::string hidden_act = "gelu";  // only "gelu" (erf) is supported
+  // The activation after the pooler's dense layer: "tanh" (BERT's pooler) or "relu"
+  // (DistilBERT's pre_classifier, converted to the pooler).
+  std::string pooler_act = "tanh";
 };
 
 // BertTokenizer settings and the full WordPiece vocabulary (id = index).

@@ -64,6 +64,8 @@ class Section {
     return value.get<bool>();
   }
 
+  bool has(const std::string& name) const { return object_.contains(name); }
+
   std::string string(const std::string& name) const {
     const auto& value = field(name);
     if (!value.is_string()) throw error("\"" + name + "\" must be a string, got " + brief(value));
@@ -184,6 +186,9 @@ BertConfig parse_config(const Section& section) {
   if (config.hidden_act != "gelu")
     throw section.error("\"hidden_act\" is \"" + config.hidden_act +
                         "\"; this build supports only \"gelu\" (erf)");
+  config.pooler_act = section.has("pooler_act") ? section.string("pooler_act") : "tanh";  // absent: BERT's
+  if (config.pooler_act != "tanh" && config.pooler_act != "relu")
+    throw section.error("\"pooler_act\" is \"" + config.pooler_act + "\"; expected \"tanh\" or \"relu\"");
   if (config.hidden_size % config.num_heads != 0)
     throw section.error("hidden_size " + std::to_string(config.hidden_size) +
                         " is not divisible by num_heads " + std::to_string(config.num_heads));
@@ -323,7 +328,8 @@ nlohmann::ordered_json config_to_json(const BertConfig& config) {
           {"max_position_embeddings", config.max_position_embeddings},
           {"type_vocab_size", config.type_vocab_size},
           {"layer_norm_eps", shortest_double(config.layer_norm_eps)},
-          {"hidden_act", config.hidden_act}};
+          {"hidden_act", config.hidden_act},
+          {"pooler_act", config.pooler_act}};
 }
 
 nlohmann::ordered_json tokenizer_to_json(const TokenizerConfig& tokenizer, bool include_vocab) {

@@ -16,4 +16,8 @@ void tanh_inplace(float* x, int64_t count) {
   parallel_for(count, worth_parallel(count), [=](int64_t i) { x[i] = std::tanh(x[i]); });
 }
 
+void relu_inplace(float* x, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
 }  // namespace fcabert::kernels

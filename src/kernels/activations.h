@@ -13,6 +13,9 @@ void gelu_erf(float* x, int64_t count);
 // tanh, for the pooler.
 void tanh_inplace(float* x, int64_t count);
 
+// max(x, 0), for DistilBERT's pre-classifier (converted to the pooler).
+void relu_inplace(float* x, int64_t count);
+
 // The logistic sigmoid 1 / (1 + e^-x), for multi-label heads (a probability per label).
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 

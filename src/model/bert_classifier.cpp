@@ -68,6 +68,8 @@ void check_supported(const BertConfig& config, const HeadConfig& head) {
                                                           std::to_string(config.num_heads));
   require(config.hidden_act == "gelu",
           "hidden_act \"" + config.hidden_act + "\" (only \"gelu\", the erf form, is implemented)");
+  require(config.pooler_act == "tanh" || config.pooler_act == "relu",
+          "pooler_act \"" + config.pooler_act + "\" (tanh or relu)");
   require(!(config.layer_norm_eps < 0.f), "layer_norm_eps must not be negative");
   require(!head.labels.empty(), "the head has no labels");
   require(head.kind != HeadKind::kRegression || head.labels.size() == 1,

@@ -9,7 +9,8 @@ namespace fcabert::model {
 
 Pooler::Pooler(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
                const BertConfig& config)
-    : dense_(bind_linear(engine, weights, prefix + "dense.", config.hidden_size, config.hidden_size)) {}
+    : dense_(bind_linear(engine, weights, prefix + "dense.", config.hidden_size, config.hidden_size)),
+      relu_(config.pooler_act == "relu") {}
 
 void Pooler::forward(const float* hidden, const std::vector<int64_t>& offsets, Workspace& ws,
                      float* pooled) const {
@@ -19,7 +20,10 @@ void Pooler::forward(const float* hidden, const std::vector<int64_t>& offsets, W
   float* cls = ws.cls();
   for (int64_t s = 0; s < sequences; ++s) std::copy_n(hidden + offsets[s] * d, d, cls + s * d);
   dense_.forward(ws.stream, cls, sequences, pooled, ws.dnnl_scratchpad());
-  kernels::tanh_inplace(pooled, sequences * d);
+  if (relu_)
+    kernels::relu_inplace(pooled, sequences * d);
+  else
+    kernels::tanh_inplace(pooled, sequences * d);
 }
 
 Classifier::Classifier(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,

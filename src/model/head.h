@@ -26,6 +26,7 @@ class Pooler {
 
  private:
   kernels::Linear dense_;
+  bool relu_;  // BertConfig::pooler_act "relu" (DistilBERT); else tanh
 };
 
 class Classifier {

@@ -115,6 +115,20 @@ TEST(ModelFile, MultiLabelHeadKind) {
   EXPECT_THROW(parse_head_kind("multi-label"), Error);
 }
 
+TEST(ModelFile, PoolerActivationRoundTripsAndDefaultsToTanh) {
+  ModelInfo info = tiny_info();
+  EXPECT_EQ(info.bert.pooler_act, "tanh");
+  info.bert.pooler_act = "relu";  // a converted DistilBERT
+  const std::string path = temp_path("relu_pooler.fcab");
+  write_model_file(path, info, tiny_tensors(info));
+  EXPECT_EQ(ModelFile::open(path).info().bert.pooler_act, "relu");
+  std::remove(path.c_str());
+  info.bert.pooler_act = "sigmoid";
+  write_model_file(path, info, tiny_tensors(info));
+  EXPECT_THROW(ModelFile::open(path), Error);
+  std::remove(path.c_str());
+}
+
 TEST(ModelFile, RegressionDenseAndPairMetadata) {
   ModelInfo info = tiny_info();
   info.head.kind = HeadKind::kRegression;
