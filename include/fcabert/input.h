@@ -8,7 +8,8 @@
 // Table inputs (TableOptions, `classify --input-format tsv|csv|jsonl`): each record is one
 // InputLine whose texts (and id) come from named columns of a header row (tsv, csv) or named
 // fields of a JSON object per line (jsonl). The dialects, exactly:
-// - tsv: fields split on every tab, no quoting; the first line of each file is the header;
+// - tsv: fields split on every tab, no quoting; the first line of each file is the header
+//   (without one, TableOptions::header false, the columns are named by number: 1, 2, ...);
 // - csv (RFC 4180): fields split on commas; a field may be quoted with ", inside which commas,
 //   line breaks and "" (one quote) are literal; a quote elsewhere in an unquoted field, or
 //   anything but a comma after a closing quote, makes the record bad; CRLF or LF line ends;
@@ -43,6 +44,7 @@ struct TableOptions {
   std::string pair = "text_pair";  // read only when `pair_input`
   std::string id;                  // --id-column / --id-field; empty: no id
   bool pair_input = false;
+  bool header = true;  // tsv, csv: false (--no-header): no header row; columns are named 1, 2, ...
 };
 
 struct InputLine {
@@ -84,7 +86,7 @@ class LineReader {
   bool open_next();
   bool next_physical(std::string& text);  // the next line of any source; false at the end
   bool next_record(InputLine& line);      // tables: header (first of each source) then records
-  void read_header(const std::string& header, int64_t number);
+  void read_header(const std::vector<std::string>& names, int64_t number);
   void fill_fields(const std::vector<std::string>& fields, InputLine& line) const;
 
   std::vector<std::string> paths_;
@@ -101,6 +103,7 @@ class LineReader {
   size_t header_fields_ = 0;
   int64_t text_column_ = -1, pair_column_ = -1, id_column_ = -1;  // tsv, csv
   bool source_changed_ = false;
+  bool numbered_columns_ = false;  // --no-header: the current source's columns are 1, 2, ...
 };
 
 // The model input for one line: the whole line for a single-text model; for a pair model

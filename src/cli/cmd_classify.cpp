@@ -104,6 +104,7 @@ std::string output_settings(const ClassifyOptions& options, const classify::Opti
                         {"text_column", options.table.text},
                         {"pair_column", options.table.pair},
                         {"id_column", options.table.id},
+                        {"header", options.table.header},
                         {"stride", run.stride},
                         {"max_windows", run.max_windows}}
       .dump();
@@ -137,6 +138,8 @@ void run_classify(const ClassifyOptions& options) {
   table.format = parse_input_format(options.input_format);
   if (table.format == InputFormat::kText && !table.id.empty())
     throw Error("--id-column needs a table input: --input-format tsv, csv or jsonl");
+  if (!table.header && table.format != InputFormat::kTsv && table.format != InputFormat::kCsv)
+    throw Error("--no-header applies to --input-format tsv and csv");
   LineReader reader(options.inputs, table);  // checks the input files before the model loads
 
   auto model = Model::load(options.model, load_options(options.threads, options.precision));
@@ -229,6 +232,8 @@ void register_classify(CLI::App& app) {
   cmd->add_option("--pair-column,--pair-field", options->table.pair,
                   "tables, pair models: the column (field) of the second text")
       ->capture_default_str();
+  cmd->add_flag("!--no-header", options->table.header,
+                "tsv, csv: the files have no header row; name columns by number (--text-column 2)");
   cmd->add_option("--id-column,--id-field", options->table.id,
                   "tables: a column (field) carried into every output row as \"id\"");
   cmd->add_option("--shard", options->shard,

@@ -140,6 +140,7 @@ bool LineReader::open_next() {
   const std::string& path = paths_[next_path_++];
   line_number_ = 0;
   header_pending_ = table_.format == InputFormat::kTsv || table_.format == InputFormat::kCsv;
+  numbered_columns_ = header_pending_ && !table_.header;
   source_changed_ = true;
   if (path == "-") {
     file_.reset();
@@ -179,14 +180,7 @@ bool LineReader::next(InputLine& line) {
   return true;
 }
 
-void LineReader::read_header(const std::string& header, int64_t number) {
-  const std::vector<std::string> names = table_.format == InputFormat::kCsv ? [&] {
-    std::vector<std::string> fields;
-    std::string error;
-    split_csv(header, fields, error);
-    return fields;
-  }()
-                                                                            : split_tabs(header);
+void LineReader::read_header(const std::vector<std::string>& names, int64_t number) {
   const auto column = [&](const std::string& name, const char* flag) -> int64_t {
     const auto it = std::find(names.begin(), names.end(), name);
     if (it == names.end())
@@ -237,9 +231,15 @@ bool LineReader::next_record(InputLine& line) {
       fields = split_tabs(raw);
     }
     if (header_pending_) {
-      read_header(raw, first_line);
       header_pending_ = false;
-      continue;
+      if (!numbered_columns_) {
+        read_header(fields, first_line);
+        continue;
+      }
+      // --no-header: the first record names the columns 1, 2, ... and is a record itself.
+      std::vector<std::string> numbers;
+      for (size_t i = 1; i <= fields.size(); ++i) numbers.push_back(std::to_string(i));
+      read_header(numbers, first_line);
     }
     line = InputLine{};
     line.table = true;

@@ -155,6 +155,18 @@ TEST_F(TableInput, JsonlFieldsAndTheirErrors) {
   for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i].number, static_cast<int64_t>(i + 1));
 }
 
+TEST_F(TableInput, WithoutAHeaderColumnsAreNumberedAndTheFirstRowIsARecord) {
+  const std::string path = write("nh.csv", "7,\"first, text\"\n8,second\n");
+  TableOptions options = csv("2", "1");
+  options.header = false;
+  const std::vector<InputLine> records = read_all(path, options);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].text, "first, text");
+  EXPECT_EQ(records[0].id, "7");
+  EXPECT_EQ(records[0].number, 1);
+  EXPECT_EQ(records[1].text, "second");
+}
+
 TEST_F(TableInput, FormatNames) {
   for (InputFormat format : {InputFormat::kText, InputFormat::kTsv, InputFormat::kCsv, InputFormat::kJsonl})
     EXPECT_EQ(parse_input_format(input_format_name(format)), format);
