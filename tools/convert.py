@@ -204,6 +204,17 @@ def read_source(src_dir: str) -> Source:
 # ---------------------------------------------------------------------------------------------
 # validate: source + options -> metadata
 
+def positive_sizes(src: Source, keys: dict) -> dict:
+    """{our name: config.json[their name]} for sizes that must be positive integers."""
+    config = {}
+    for ours, theirs in keys.items():
+        value = src.config.get(theirs)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConvertError(f"{src.path / 'config.json'}: {theirs} must be a positive integer, got {value!r}")
+        config[ours] = value
+    return config
+
+
 def is_distilbert(src: Source) -> bool:
     return src.config.get("model_type") == "distilbert"
 
@@ -214,12 +225,7 @@ def distilbert_config(src: Source) -> dict:
     c = src.config
     keys = {"vocab_size": "vocab_size", "hidden_size": "dim", "num_layers": "n_layers", "num_heads": "n_heads",
             "intermediate_size": "hidden_dim", "max_position_embeddings": "max_position_embeddings"}
-    config = {}
-    for ours, theirs in keys.items():
-        value = c.get(theirs)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConvertError(f"{src.path / 'config.json'}: {theirs} must be a positive integer, got {value!r}")
-        config[ours] = value
+    config = positive_sizes(src, keys)
     config["type_vocab_size"] = 2
     config["layer_norm_eps"] = 1e-12  # fixed in DistilBERT's modules
     config["hidden_act"] = c.get("activation", "gelu")
@@ -245,12 +251,7 @@ def bert_config(src: Source) -> dict:
     keys = {"vocab_size": "vocab_size", "hidden_size": "hidden_size", "num_layers": "num_hidden_layers",
             "num_heads": "num_attention_heads", "intermediate_size": "intermediate_size",
             "max_position_embeddings": "max_position_embeddings", "type_vocab_size": "type_vocab_size"}
-    config = {}
-    for ours, theirs in keys.items():
-        value = c.get(theirs)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConvertError(f"{src.path / 'config.json'}: {theirs} must be a positive integer, got {value!r}")
-        config[ours] = value
+    config = positive_sizes(src, keys)
     config["layer_norm_eps"] = float(c.get("layer_norm_eps", 1e-12))
     config["hidden_act"] = c.get("hidden_act", "gelu")
     if config["hidden_act"] != "gelu":

@@ -87,7 +87,8 @@ class LineReader {
   bool next_physical(std::string& text);  // the next line of any source; false at the end
   bool next_record(InputLine& line);      // tables: header (first of each source) then records
   void read_header(const std::vector<std::string>& names, int64_t number);
-  void fill_fields(const std::vector<std::string>& fields, InputLine& line) const;
+  void fill_fields(const std::vector<std::string>& fields, InputLine& line) const;  // tsv, csv
+  void fill_json_fields(const std::string& raw, InputLine& line) const;             // jsonl
 
   std::vector<std::string> paths_;
   size_t next_path_ = 0;

@@ -128,40 +128,52 @@ std::string take(std::ostringstream& buffer) {
   return text;
 }
 
-void run_classify(const ClassifyOptions& options) {
-  if (options.threads < 1) throw Error("--threads must be at least 1");
-  if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
-  const OutputFormat format = parse_output_format(options.format);
-  const bool sharded = !options.shard.empty();
-  const Shard shard = sharded ? parse_shard(options.shard) : Shard{};
+// --input-format and the table flags.
+TableOptions table_options(const ClassifyOptions& options) {
   TableOptions table = options.table;
   table.format = parse_input_format(options.input_format);
   if (table.format == InputFormat::kText && !table.id.empty())
     throw Error("--id-column needs a table input: --input-format tsv, csv or jsonl");
   if (!table.header && table.format != InputFormat::kTsv && table.format != InputFormat::kCsv)
     throw Error("--no-header applies to --input-format tsv and csv");
+  return table;
+}
+
+// The library's options, once the model (and so max_len) is known.
+classify::Options library_options(const ClassifyOptions& options, int64_t max_len, const Shard& shard) {
+  classify::Options run_options{options.batch_size, max_len, options.skip_bad_rows, shard};
+  apply_long_text_flags(options.long_texts, run_options);
+  if (run_options.long_texts == classify::LongTexts::kWindow && options.explain)
+    throw Error("--explain shows one sequence per text; it does not combine with --long window");
+  return run_options;
+}
+
+void run_classify(const ClassifyOptions& options) {
+  if (options.threads < 1) throw Error("--threads must be at least 1");
+  if (options.batch_size < 1) throw Error("--batch-size must be at least 1");
+  const OutputFormat format = parse_output_format(options.format);
+  const bool sharded = !options.shard.empty();
+  const Shard shard = sharded ? parse_shard(options.shard) : Shard{};
+  const TableOptions table = table_options(options);
   LineReader reader(options.inputs, table);  // checks the input files before the model loads
 
   auto model = Model::load(options.model, load_options(options.threads, options.precision));
   reader.set_pair_input(model->info().head.pair_input);
-  const int64_t max_len = resolve_max_len(options.max_len, model->info());  // before any output
   const double threshold = threshold_for(options, model->info().head, options.model);
   SessionOptions session_options;
   session_options.schedule = resolve_schedule(options.schedule, model->info());
   session_options.explain = options.explain;
   Session session(model, session_options);
   spdlog::debug("FCA schedule: {}", fca::describe_schedule(session.schedule()));
-  classify::Options run_options{options.batch_size, max_len, options.skip_bad_rows, shard};
-  apply_long_text_flags(options.long_texts, run_options);
-  if (run_options.long_texts == classify::LongTexts::kWindow && options.explain)
-    throw Error("--explain shows one sequence per text; it does not combine with --long window");
+  const classify::Options run_options =  // max_len checked before any output
+      library_options(options, resolve_max_len(options.max_len, model->info()), shard);
+  const bool windows = run_options.long_texts == classify::LongTexts::kWindow;
   std::unique_ptr<OutputFile> output_file;
   if (!options.output.empty()) output_file = std::make_unique<OutputFile>(options.output);
   std::ostream& out = output_file ? output_file->stream() : std::cout;
   std::ostringstream rendered;  // --shard: a batch's rows, before they go into the shard file
   PredictionWriter writer(sharded ? rendered : out, format, model->info().head, model->tokenizer(),
-                          reader.multiple_sources(), options.explain, threshold,
-                          run_options.long_texts == classify::LongTexts::kWindow, !table.id.empty());
+                          reader.multiple_sources(), options.explain, threshold, windows, !table.id.empty());
   std::optional<classify::ShardWriter> shard_file;
   if (sharded)
     shard_file.emplace(
@@ -191,7 +203,7 @@ void run_classify(const ClassifyOptions& options) {
   if (shard_file) shard_file->finish(summary);
   if (output_file) output_file->commit();
   progress.finish(summary.lines);
-  warn_about(summary, run_options.long_texts == classify::LongTexts::kWindow ? run_options.max_windows : 0);
+  warn_about(summary, windows ? run_options.max_windows : 0);
 }
 
 }  // namespace

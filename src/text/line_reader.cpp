@@ -207,6 +207,17 @@ void LineReader::fill_fields(const std::vector<std::string>& fields, InputLine& 
   if (pair_column_ >= 0) line.pair = fields[static_cast<size_t>(pair_column_)];
 }
 
+void LineReader::fill_json_fields(const std::string& raw, InputLine& line) const {
+  const nlohmann::json object = nlohmann::json::parse(raw, nullptr, false);
+  if (object.is_discarded() || !object.is_object()) {
+    line.error = raw.empty() ? "an empty line, not a JSON object" : "not a JSON object";
+    return;
+  }
+  line.text = json_field(object, table_.text, false, "--text-field", line.error);
+  if (table_.pair_input) line.pair = json_field(object, table_.pair, false, "--pair-field", line.error);
+  if (!table_.id.empty()) line.id = json_field(object, table_.id, true, "--id-field", line.error);
+}
+
 bool LineReader::next_record(InputLine& line) {
   for (;;) {
     std::string raw;
@@ -214,6 +225,7 @@ bool LineReader::next_record(InputLine& line) {
     source_changed_ = false;  // from here on, a new source means the record did not end
     drop_carriage_return(raw);
     const int64_t first_line = line_number_;
+    const std::string source = source_;  // a record never ending may run into the next source
     std::vector<std::string> fields;
     std::string error;
     if (table_.format == InputFormat::kCsv) {
@@ -221,7 +233,7 @@ bool LineReader::next_record(InputLine& line) {
         std::string more;
         if (!next_physical(more) || source_changed_)
           throw Error(
-              source_ + ":" + std::to_string(first_line) +
+              source + ":" + std::to_string(first_line) +
               ": a quoted field is never closed (RFC 4180: a quote inside a quoted field is written \"\")");
         drop_carriage_return(more);
         raw += '\n';
@@ -247,18 +259,10 @@ bool LineReader::next_record(InputLine& line) {
     line.number = first_line;
     line.index = lines_read_++;
     line.error = error;
-    if (table_.format == InputFormat::kJsonl) {
-      const nlohmann::json object = nlohmann::json::parse(raw, nullptr, false);
-      if (object.is_discarded() || !object.is_object()) {
-        line.error = raw.empty() ? "an empty line, not a JSON object" : "not a JSON object";
-      } else {
-        line.text = json_field(object, table_.text, false, "--text-field", line.error);
-        if (table_.pair_input) line.pair = json_field(object, table_.pair, false, "--pair-field", line.error);
-        if (!table_.id.empty()) line.id = json_field(object, table_.id, true, "--id-field", line.error);
-      }
-    } else {
+    if (table_.format == InputFormat::kJsonl)
+      fill_json_fields(raw, line);
+    else
       fill_fields(fields, line);
-    }
     line.raw = std::move(raw);
     return true;
   }

@@ -106,6 +106,19 @@ TEST_F(TableInput, WhatStopsTheInputNamesTheLine) {
   const std::string unclosed = write("unclosed.csv", "id,text\n1,ok\n2,\"never closed\n3,x\n");
   EXPECT_NE(error_of(unclosed, csv("text")).find(unclosed + ":3: a quoted field is never closed"),
             std::string::npos);
+  // A quote left open at the end of one file is not closed by the next file.
+  const std::string second = write("second.csv", "id,text\n5,\"x\"\n");
+  {
+    LineReader reader({unclosed, second}, csv("text"));
+    InputLine record;
+    ASSERT_TRUE(reader.next(record));
+    try {
+      reader.next(record);
+      ADD_FAILURE() << "the open quote ran into the next file";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(unclosed + ":3:", 0), 0u) << e.what();
+    }
+  }
   const std::string other = write("other.csv", "id,review\n1,x\n");
   EXPECT_NE(
       error_of(other, csv("text")).find(other + ":1: the header has no column \"text\" (it has id, review)"),
