@@ -1,6 +1,6 @@
 """DistilBERT (DistilBertForSequenceClassification: no token types, no pooler, pre_classifier +
 ReLU, its own tensor names, sinusoidal or learned positions) through the same packed engine:
-seeded random models at two sizes, saved by transformers, convert without flags; the engine's
+seeded random models at three sizes, saved by transformers, convert without flags; the engine's
 logits equal Hugging Face's within 1e-4 for single texts and pairs at batch 1 and 7; FCA
 agrees with the PyTorch reference (tools/fca_reference.py, which runs the converted file) and
 the FLOPs report counts DistilBERT's layers."""
@@ -24,8 +24,9 @@ TOLERANCE = 1e-4
 SIZES = {  # name: (DistilBertConfig arguments, pair input)
     "sinusoidal-2x64": (dict(dim=64, n_layers=2, n_heads=4, hidden_dim=128, sinusoidal_pos_embds=True), False),
     "learned-3x96-pairs": (dict(dim=96, n_layers=3, n_heads=6, hidden_dim=256, sinusoidal_pos_embds=False), True),
+    "sinusoidal-1x48-1head": (dict(dim=48, n_layers=1, n_heads=1, hidden_dim=96, sinusoidal_pos_embds=True), False),
 }
-SCHEDULE = {"keep_ratios": [0.7, 0.5, 0.4][:3], "clusters": 2, "pooling": "weighted"}
+SCHEDULE = {"keep_ratios": [0.7, 0.5, 0.4], "clusters": 2, "pooling": "weighted"}  # cut to the layer count
 
 
 def texts(pair: bool) -> list[str]:
