@@ -9,9 +9,8 @@
 #include <string>
 
 #include "fcabert/error.h"
-#include "kernels/activations.h"
 #include "kernels/parallel.h"
-#include "kernels/softmax.h"
+#include "model/prediction.h"
 
 namespace fcabert::model {
 namespace {
@@ -262,14 +261,7 @@ std::vector<Prediction> BertClassifier::predictions(Workspace& ws, bool explain)
     Prediction& prediction = out[s];
     const float* logits = ws.logits() + s * labels;
     prediction.logits.assign(logits, logits + labels);
-    if (head_.kind == HeadKind::kClassification) {
-      prediction.probabilities = prediction.logits;
-      kernels::softmax_row(prediction.probabilities.data(), labels);
-    } else if (head_.kind == HeadKind::kMultiLabel) {
-      prediction.probabilities.resize(prediction.logits.size());
-      for (size_t i = 0; i < prediction.logits.size(); ++i)
-        prediction.probabilities[i] = kernels::sigmoid(prediction.logits[i]);
-    }
+    set_probabilities(prediction, head_.kind);
     SequenceTrace& trace = prediction.trace;
     trace.tokens = offsets[s + 1] - offsets[s];
     trace.layers.reserve(layers_.size());

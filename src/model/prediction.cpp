@@ -1,4 +1,6 @@
 // What a Prediction says beyond its numbers (include/fcabert/engine.h).
+#include "model/prediction.h"
+
 #include <string>
 #include <vector>
 
@@ -8,6 +10,21 @@
 #include "kernels/softmax.h"
 
 namespace fcabert {
+
+namespace model {
+
+void set_probabilities(Prediction& prediction, HeadKind kind) {
+  prediction.probabilities.clear();
+  if (kind == HeadKind::kClassification) {
+    prediction.probabilities = prediction.logits;
+    kernels::softmax_row(prediction.probabilities.data(),
+                         static_cast<int64_t>(prediction.probabilities.size()));
+  } else if (kind == HeadKind::kMultiLabel) {
+    for (float logit : prediction.logits) prediction.probabilities.push_back(kernels::sigmoid(logit));
+  }
+}
+
+}  // namespace model
 
 std::vector<size_t> labels_above(const Prediction& prediction, double threshold) {
   if (!(threshold >= 0.0 && threshold <= 1.0))
@@ -25,12 +42,7 @@ Prediction average_of_windows(const Prediction* windows, size_t count, HeadKind 
   for (size_t w = 0; w < count; ++w)
     for (size_t i = 0; i < mean.logits.size(); ++i) mean.logits[i] += windows[w].logits[i];
   for (float& logit : mean.logits) logit /= static_cast<float>(count);
-  if (kind == HeadKind::kClassification) {
-    mean.probabilities = mean.logits;
-    kernels::softmax_row(mean.probabilities.data(), static_cast<int64_t>(mean.probabilities.size()));
-  } else if (kind == HeadKind::kMultiLabel) {
-    for (float logit : mean.logits) mean.probabilities.push_back(kernels::sigmoid(logit));
-  }
+  model::set_probabilities(mean, kind);
   mean.trace = windows[0].trace;
   return mean;
 }
