@@ -175,14 +175,19 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void range_with_zer
   }
 }
 
-// out = round(clamp(x * inverse + zero, 0, 255)), ties up. min-then-max maps a NaN to 255
-// (std::min(255, NaN) is 255), so no NaN reaches the integer conversion.
+// out = round(clamp(x * inverse + zero, 0, 255)), ties up: the half is added first and the
+// sum clamped to [0, 255.5], so truncation rounds. The upper clamp keeps 255.5 when the
+// comparison fails, so a NaN becomes 255 and never reaches the integer conversion. Written
+// this way (selects, the half before the clamp) GCC vectorizes it; with std::min / std::max,
+// or the half added after the clamp, it compiled to a compare-and-branch per element.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_slice(const float* x,
                                                                                  int64_t count, float inverse,
                                                                                  float zero, uint8_t* out) {
   for (int64_t i = 0; i < count; ++i) {
-    const float clamped = std::max(0.f, std::min(255.f, x[i] * inverse + zero));
-    out[i] = static_cast<uint8_t>(static_cast<int32_t>(clamped + 0.5f));
+    const float rounded_up = x[i] * inverse + zero + 0.5f;
+    const float below_top = rounded_up < 255.5f ? rounded_up : 255.5f;
+    const float clamped = below_top > 0.f ? below_top : 0.f;
+    out[i] = static_cast<uint8_t>(static_cast<int32_t>(clamped));
   }
 }
 
@@ -198,6 +203,16 @@ size_t converted_input_bytes(Precision precision) {
       break;
   }
   return 0;
+}
+
+bool native_bf16_matmul() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx:
+      return true;
+    default:
+      return false;
+  }
 }
 
 QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out) {

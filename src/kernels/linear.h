@@ -30,6 +30,10 @@ enum class Epilogue {
 // Bytes per input element a Linear of `precision` converts x into (0 for fp32: no copy).
 size_t converted_input_bytes(Precision precision);
 
+// Whether oneDNN multiplies bf16 natively on this CPU (AVX512_BF16 or AMX). Without it
+// oneDNN emulates bf16 with fp32 instructions plus conversions, slower than fp32 itself.
+bool native_bf16_matmul();
+
 // The per-call buffers of a lower-precision Linear::forward, owned by the caller (a
 // Session), so that the Linear itself stays immutable and shareable across threads.
 struct MatmulBuffers {

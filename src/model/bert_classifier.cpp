@@ -37,8 +37,7 @@ void require(bool ok, const std::string& message) {
 }
 
 std::vector<EncoderLayer> bind_layers(const dnnl::engine& engine, const WeightSource& weights,
-                                      const BertConfig& config, Precision precision) {
-  const LayerPrecisions precisions = LayerPrecisions::for_model(precision);
+                                      const BertConfig& config, const LayerPrecisions& precisions) {
   std::vector<EncoderLayer> layers;
   layers.reserve(static_cast<size_t>(config.num_layers));
   for (int64_t l = 0; l < config.num_layers; ++l) {
@@ -81,9 +80,10 @@ BertClassifier::BertClassifier(const BertConfig& config, const HeadConfig& head,
       head_(head),
       threads_(threads),
       precision_(precision),
+      layer_precisions_(LayerPrecisions::for_model(precision, kernels::native_bf16_matmul())),
       engine_(dnnl::engine::kind::cpu, 0),
       embeddings_(weights, "bert.embeddings.", config),
-      layers_(bind_layers(engine_, weights, config, precision)),
+      layers_(bind_layers(engine_, weights, config, layer_precisions_)),
       pooler_(engine_, weights, "bert.pooler.", config),
       classifier_(engine_, weights, "classifier.", config.hidden_size,
                   static_cast<int64_t>(head.labels.size())) {}
@@ -97,7 +97,7 @@ WorkspaceSpec BertClassifier::workspace_spec() const {
   spec.num_layers = config_.num_layers;
   spec.threads = threads_;
   spec.matmul_precision = precision_;
-  spec.converted_input_width = LayerPrecisions::for_model(precision_).widest_converted_input(config_);
+  spec.converted_input_bytes_per_row = layer_precisions_.converted_input_bytes_per_row(config_);
   spec.dnnl_scratchpad_bytes = std::max(pooler_.scratchpad_bytes(), classifier_.scratchpad_bytes());
   for (const EncoderLayer& layer : layers_) {
     spec.dnnl_scratchpad_bytes = std::max(spec.dnnl_scratchpad_bytes, layer.scratchpad_bytes());

@@ -55,6 +55,8 @@ class BertClassifier {
   const HeadConfig& head() const { return head_; }
   int threads() const { return threads_; }
   Precision precision() const { return precision_; }
+  // What each GEMM of a layer runs (precision() GEMM by GEMM; see LayerPrecisions).
+  const LayerPrecisions& layer_precisions() const { return layer_precisions_; }
 
  private:
   void prepare(Workspace& ws, bool fca) const;  // thread count and buffer sizes for ws.batch
@@ -70,6 +72,7 @@ class BertClassifier {
   HeadConfig head_;
   int threads_;
   Precision precision_;
+  LayerPrecisions layer_precisions_;
   dnnl::engine engine_;
   Embeddings embeddings_;
   std::vector<EncoderLayer> layers_;

@@ -7,7 +7,7 @@ namespace fcabert::model {
 
 using kernels::Epilogue;
 
-LayerPrecisions LayerPrecisions::for_model(Precision precision) {
+LayerPrecisions LayerPrecisions::for_model(Precision precision, bool native_bf16) {
   LayerPrecisions p{precision, precision, precision, precision};
   // int8 quantizes each GEMM input with one scale per call, so a few large values anywhere
   // in the batch coarsen the steps for every token. The FFN down-projection's input (the
@@ -15,17 +15,30 @@ LayerPrecisions LayerPrecisions::for_model(Precision precision) {
   // EMNLP 2021); it is also the costliest input to quantize. Measured on 2,000 SST-2 train
   // sentences against fp32 (docs/PERF.md): label agreement 98.95% with all four GEMMs in
   // int8, 99.35% with this one in fp32 (next best: the up-projection, 99.30%).
-  if (precision == Precision::kInt8) p.output = Precision::kFp32;
+  // bf16 keeps the outliers (8 exponent bits) and, where the CPU multiplies bf16 natively,
+  // runs this third of the encoder's FLOPs about 1.8x faster than fp32; emulated bf16 would
+  // be slower than fp32, so other CPUs keep fp32 (docs/PERF.md has both measured).
+  if (precision == Precision::kInt8) p.output = native_bf16 ? Precision::kBf16 : Precision::kFp32;
   return p;
 }
 
-int64_t LayerPrecisions::widest_converted_input(const BertConfig& config) const {
-  const auto converts = [](Precision p) { return p != Precision::kFp32; };
-  int64_t widest = 0;
+int64_t LayerPrecisions::converted_input_bytes_per_row(const BertConfig& config) const {
+  const auto bytes = [](Precision p, int64_t features) {
+    return static_cast<int64_t>(kernels::converted_input_bytes(p)) * features;
+  };
   // Q|K|V, the attention output and the up-projection read d features; the down-projection f.
-  if (converts(qkv) || converts(attention_output) || converts(intermediate)) widest = config.hidden_size;
-  if (converts(output)) widest = std::max(widest, config.intermediate_size);
-  return widest;
+  return std::max({bytes(qkv, config.hidden_size), bytes(attention_output, config.hidden_size),
+                   bytes(intermediate, config.hidden_size), bytes(output, config.intermediate_size)});
+}
+
+std::string LayerPrecisions::describe() const {
+  std::string text = precision_name(qkv);
+  if (attention_output == qkv && intermediate == qkv && output == qkv) return text;
+  if (attention_output == qkv && intermediate == qkv) {
+    return text + " (FFN down-projection " + precision_name(output) + ")";
+  }
+  return text + " (attention output " + precision_name(attention_output) + ", FFN " +
+         precision_name(intermediate) + " / " + precision_name(output) + ")";
 }
 
 EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,

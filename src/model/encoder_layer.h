@@ -25,13 +25,18 @@ struct LayerPrecisions {
   Precision intermediate = Precision::kFp32;
   Precision output = Precision::kFp32;
 
-  // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 keeps
-  // the FFN down-projection (`output`) in fp32 (see the definition for why).
-  static LayerPrecisions for_model(Precision precision);
+  // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 runs
+  // the FFN down-projection (`output`) in bf16 where the CPU has native bf16 matmuls
+  // (`native_bf16`, kernels::native_bf16_matmul()) and in fp32 elsewhere (see the definition
+  // for why).
+  static LayerPrecisions for_model(Precision precision, bool native_bf16);
 
-  // The widest input (in features) among the GEMMs that convert their input (bf16 or int8;
-  // 0 if all are fp32): what the Session's conversion buffer must hold per row.
-  int64_t widest_converted_input(const BertConfig& config) const;
+  // The largest converted input per row, in bytes, among the four GEMMs (bf16: 2 per
+  // feature, int8: 1; 0 if all are fp32): what the Session's conversion buffer must hold.
+  int64_t converted_input_bytes_per_row(const BertConfig& config) const;
+
+  // "int8", or "int8 (FFN down-projection bf16)" when the GEMMs differ: for logs and reports.
+  std::string describe() const;
 };
 
 class EncoderLayer {

@@ -51,7 +51,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   spdlog::debug("loaded {} ({} layers, hidden {}, {} labels, {} threads, {}) in {:.0f} ms", path,
                 info.bert.num_layers, info.bert.hidden_size, info.head.labels.size(), options.threads,
-                precision_name(options.precision), ms);
+                network->layer_precisions().describe(), ms);
   auto internals = std::unique_ptr<Internals>(
       new Internals{path, info, std::move(tokenizer), options, std::move(network)});
   return std::shared_ptr<const Model>(new Model(std::move(internals)));

@@ -56,10 +56,7 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
   cls_.reserve(b * spec_.hidden);
   pooled_.reserve(b * spec_.hidden);
   logits_.reserve(b * spec_.num_labels);
-  const size_t converted_bytes = kernels::converted_input_bytes(spec_.matmul_precision);
-  if (converted_bytes != 0) {
-    matmul_input_.reserve(t * static_cast<size_t>(spec_.converted_input_width) * converted_bytes);
-  }
+  matmul_input_.reserve(t * static_cast<size_t>(spec_.converted_input_bytes_per_row));
   attention.reserve(spec_.threads, longest, spec_.hidden / spec_.num_heads);
   // The per-layer row counts are recorded for the traces on the dense path too.
   fca.offsets.reserve(b + 1);

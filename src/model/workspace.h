@@ -26,8 +26,8 @@ struct WorkspaceSpec {
   size_t dnnl_scratchpad_bytes = 0;  // the largest any of the model's primitives asks for
   // The encoder GEMMs' arithmetic: bf16 and int8 convert each GEMM input (matmul_buffers).
   Precision matmul_precision = Precision::kFp32;
-  // Features per row of the widest GEMM input that is converted (LayerPrecisions).
-  int64_t converted_input_width = 0;
+  // Bytes per row of the largest converted GEMM input (LayerPrecisions).
+  int64_t converted_input_bytes_per_row = 0;
 };
 
 // What the FCA step needs besides the dense buffers (reserved only when a run uses FCA, so
@@ -81,8 +81,8 @@ class Workspace {
   float* pooled() { return pooled_.data(); }              // [B, d]   pooler output
   float* logits() { return logits_.data(); }              // [B, labels]
   void* dnnl_scratchpad() { return dnnl_scratchpad_.data(); }
-  // Where a bf16 or int8 GEMM converts its input ([T, max(d, f)] elements) and keeps its
-  // per-call output scales ([max(3d, f)]); null pointers for fp32.
+  // Where a bf16 or int8 GEMM converts its input (T rows of converted_input_bytes_per_row)
+  // and keeps its per-call output scales ([max(3d, f)]); null pointers for fp32.
   kernels::MatmulBuffers matmul_buffers() { return {matmul_input_.data(), matmul_output_scales_.data()}; }
 
   const WorkspaceSpec& spec() const { return spec_; }

@@ -278,27 +278,36 @@ TEST(BertClassifierLoad, RefusesWhatItCannotRun) {
   EXPECT_NE(load_error(good, tiny_head(), tensors, 0).find("threads must be at least 1"), std::string::npos);
 }
 
-TEST(LayerPrecisions, Int8KeepsTheFeedForwardDownProjectionInFp32) {
-  const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8);
-  EXPECT_EQ(int8.qkv, Precision::kInt8);
-  EXPECT_EQ(int8.attention_output, Precision::kInt8);
-  EXPECT_EQ(int8.intermediate, Precision::kInt8);
-  EXPECT_EQ(int8.output, Precision::kFp32);
-  for (Precision uniform : {Precision::kFp32, Precision::kBf16}) {
-    const LayerPrecisions p = LayerPrecisions::for_model(uniform);
-    EXPECT_EQ(p.qkv, uniform);
-    EXPECT_EQ(p.attention_output, uniform);
-    EXPECT_EQ(p.intermediate, uniform);
-    EXPECT_EQ(p.output, uniform);
+TEST(LayerPrecisions, Int8RunsTheFeedForwardDownProjectionInBf16OrFp32) {
+  for (bool native_bf16 : {true, false}) {
+    const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, native_bf16);
+    EXPECT_EQ(int8.qkv, Precision::kInt8);
+    EXPECT_EQ(int8.attention_output, Precision::kInt8);
+    EXPECT_EQ(int8.intermediate, Precision::kInt8);
+    EXPECT_EQ(int8.output, native_bf16 ? Precision::kBf16 : Precision::kFp32);
+    for (Precision uniform : {Precision::kFp32, Precision::kBf16}) {
+      const LayerPrecisions p = LayerPrecisions::for_model(uniform, native_bf16);
+      EXPECT_EQ(p.qkv, uniform);
+      EXPECT_EQ(p.attention_output, uniform);
+      EXPECT_EQ(p.intermediate, uniform);
+      EXPECT_EQ(p.output, uniform);
+      EXPECT_EQ(p.describe(), precision_name(uniform));
+    }
   }
-  // The Session's conversion buffer holds the widest converted input: d for int8 (its f-wide
-  // down-projection input stays fp32), f for bf16, nothing for fp32.
+  // The Session's conversion buffer holds the largest converted input per row: int8 reads d
+  // u8 features, or 2f bytes when its f-wide down-projection input goes to bf16; bf16 2f
+  // bytes; fp32 nothing.
   BertConfig config;
   config.hidden_size = 8;
   config.intermediate_size = 32;
-  EXPECT_EQ(int8.widest_converted_input(config), 8);
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16).widest_converted_input(config), 32);
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32).widest_converted_input(config), 0);
+  const LayerPrecisions int8_fp32_down = LayerPrecisions::for_model(Precision::kInt8, false);
+  const LayerPrecisions int8_bf16_down = LayerPrecisions::for_model(Precision::kInt8, true);
+  EXPECT_EQ(int8_fp32_down.converted_input_bytes_per_row(config), 8);
+  EXPECT_EQ(int8_bf16_down.converted_input_bytes_per_row(config), 64);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, true).converted_input_bytes_per_row(config), 64);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true).converted_input_bytes_per_row(config), 0);
+  EXPECT_EQ(int8_fp32_down.describe(), "int8 (FFN down-projection fp32)");
+  EXPECT_EQ(int8_bf16_down.describe(), "int8 (FFN down-projection bf16)");
 }
 
 }  // namespace
