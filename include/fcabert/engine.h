@@ -37,8 +37,24 @@
 namespace fcabert {
 
 struct LoadOptions {
-  int threads = 2;  // also given to oneDNN / OpenMP
+  int threads = 2;                         // also given to oneDNN / OpenMP
+  Precision precision = Precision::kFp32;  // kAuto: Model::load picks (Model::precision())
+};
+
+// One candidate of Precision::kAuto: the median wall time of one encoder layer's four GEMMs
+// (input conversion included) in that precision, at the model's sizes.
+struct PrecisionTiming {
   Precision precision = Precision::kFp32;
+  double layer_gemm_ms = 0;
+};
+
+// The arithmetic a loaded Model runs: LoadOptions::precision, resolved when it was kAuto.
+struct PrecisionChoice {
+  Precision requested = Precision::kFp32;  // as given to Model::load
+  Precision precision = Precision::kFp32;  // what the encoder runs (never kAuto)
+  std::string arithmetic;                  // GEMM by GEMM, e.g. "int8 (FFN down-projection bf16)"
+  std::vector<PrecisionTiming> timings;    // kAuto only: every candidate timed, most exact first
+  std::string reason;                      // "requested", or the auto timings in one line
 };
 
 // The versions of the libraries doing the arithmetic, e.g. "oneDNN 2.6.3", for reports.
@@ -60,6 +76,8 @@ class Model {
   const std::string& path() const;
   const Tokenizer& tokenizer() const;
   const LoadOptions& options() const;  // as given to load()
+  // The precision the encoder runs, and how it was chosen (options().precision may be kAuto).
+  const PrecisionChoice& precision() const;
 
   // What a Session runs: the bound network (defined in src/model/loaded_model.h, opaque here).
   struct Internals;

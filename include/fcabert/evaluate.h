@@ -65,7 +65,7 @@ struct Report {
   std::string task;             // glue::TaskInfo::name
   std::string model;            // the model file's path, as given (shown, not compared)
   std::string model_sha256;     // of the model file (what merge compares)
-  std::string precision;        // the precision the engine ran ("fp32", "bf16", "int8")
+  std::string precision;        // what the engine ran, PrecisionChoice::arithmetic ("fp32", "int8 (FFN ...)")
   std::string fcabert_version;  // of the engine that ran it
   FcaSchedule schedule;         // the one the FCA side ran
   int64_t shard_count = 1;

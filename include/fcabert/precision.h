@@ -8,19 +8,23 @@ namespace fcabert {
 // The arithmetic of the encoder's matrix products; attention, LayerNorm, GELU, the pooler
 // and the classifier stay fp32 in every case.
 // - kBf16 stores the encoder weights as bf16 (rounded once at load) and rounds each GEMM's
-//   input to bf16, accumulating in fp32. It is faster only where oneDNN has fast bf16
-//   kernels (AMX); on AVX512_BF16 alone it measured slower than fp32 (docs/PERF.md).
+//   input to bf16, accumulating in fp32. Fast where the CPU multiplies bf16 natively
+//   (AVX512_BF16 or AMX: 1.8x fp32's GEMM rate on an AMD EPYC Zen 5, docs/PERF.md); slower
+//   than fp32 where oneDNN has to emulate it.
 // - kInt8 is dynamic quantization of three of each layer's four GEMMs (Q|K|V, attention
 //   output, FFN up-projection): weights as s8 with a scale per output feature (once at
 //   load), each GEMM's input as u8 with one scale and zero point per call, int32
-//   accumulation (VNNI). The FFN down-projection stays fp32: its input carries BERT's
-//   largest outliers. Results differ from fp32 by more than bf16's, and depend slightly on
-//   which sequences share a batch (the input scale is per call); docs/PERF.md has the
-//   accuracy measured.
+//   accumulation (VNNI). The FFN down-projection, whose input carries BERT's largest
+//   outliers, runs in bf16 where the CPU multiplies bf16 natively and in fp32 elsewhere.
+//   Results differ from fp32 by more than bf16's, and depend slightly on which sequences
+//   share a batch (the input scale is per call); docs/PERF.md has the accuracy measured.
+// - kAuto is a request, not an arithmetic: Model::load times one encoder layer's GEMMs in
+//   each precision the CPU runs natively and picks the fastest (Model::precision() says
+//   which, and why; docs/PERF.md has the rule). It never reaches a kernel.
 // Where oneDNN has no implementation for the CPU, loading throws an Error.
-enum class Precision { kFp32, kBf16, kInt8 };
+enum class Precision { kFp32, kBf16, kInt8, kAuto };
 
-// "fp32" / "bf16" / "int8", and back (throws fcabert::Error for any other name).
+// "fp32" / "bf16" / "int8" / "auto", and back (throws fcabert::Error for any other name).
 const char* precision_name(Precision precision);
 Precision parse_precision(const std::string& name);
 

@@ -76,7 +76,8 @@ struct Report {
   std::string model_path;
   std::string task;  // the model's head task, may be empty
   BertConfig bert;
-  int threads = 0;  // the Model's LoadOptions::threads
+  int threads = 0;        // the Model's LoadOptions::threads
+  std::string precision;  // the Model's PrecisionChoice::arithmetic
   int64_t batch_size = 0;
   int repeats = 0;
   bool schedule_from_file = true;  // Options::schedule was unset

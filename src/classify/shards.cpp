@@ -93,8 +93,9 @@ class ShardFile {
       if (!std::getline(in_, first)) throw Error("empty file, not a classify shard file");
       const Json header = Json::parse(first, nullptr, false);
       if (header.is_discarded() || !header.is_object())
-        throw Error("not an fcabert classify shard file (its first line is not a JSON object); give the files "
-                    "that classify --shard wrote");
+        throw Error(
+            "not an fcabert classify shard file (its first line is not a JSON object); give the files "
+            "that classify --shard wrote");
       header_ = header_from_json(header);
       read_end();
     });
@@ -250,7 +251,7 @@ ShardHeader shard_header(const Session& session, const Options& options, std::st
   h.fcabert_version = version();
   h.model = session.model().path();
   h.model_sha256 = file_sha256(session.model().path());
-  h.precision = precision_name(session.model().options().precision);
+  h.precision = session.model().precision().arithmetic;
   h.schedule = dump(fca::schedule_to_json(session.schedule()));
   h.batch_size = options.batch_size;
   h.max_len = resolve_max_len(options.max_len, session.model().info());

@@ -5,10 +5,13 @@ namespace fcabert::cli {
 void add_precision_flag(CLI::App* command, std::string& precision) {
   command
       ->add_option("--precision", precision,
-                   "GEMM arithmetic: fp32; bf16 (weights and GEMM inputs rounded to bf16, fp32 "
-                   "accumulation; faster only with AMX); or int8 (dynamic quantization: s8 weights "
-                   "per output feature, u8 inputs per call, VNNI; the FFN down-projection stays fp32)")
-      ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
+                   "GEMM arithmetic: fp32 (exact); bf16 (weights and GEMM inputs rounded to bf16, "
+                   "fp32 accumulation; fast where the CPU has AVX512_BF16 or AMX, slower than fp32 "
+                   "elsewhere); int8 (dynamic quantization: s8 weights per output feature, u8 inputs "
+                   "per call; the FFN down-projection in bf16 where the CPU has native bf16, else "
+                   "fp32); or auto (times one layer's GEMMs in each at load, about 50 ms, and takes "
+                   "the fastest; logged, and named in JSON reports). docs/PERF.md has the figures")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8", "auto"}))
       ->capture_default_str();
 }
 

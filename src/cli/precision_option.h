@@ -1,6 +1,6 @@
 #pragma once
 // The --precision flag shared by classify, eval, profile and fcabert-bench:
-//   --precision fp32|bf16|int8   the arithmetic of the encoder's GEMMs (LoadOptions::precision)
+//   --precision fp32|bf16|int8|auto   the arithmetic of the encoder's GEMMs (LoadOptions::precision)
 #include <CLI/CLI.hpp>
 #include <string>
 

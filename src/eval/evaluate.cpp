@@ -254,7 +254,7 @@ Report evaluate(const std::shared_ptr<const Model>& model, const Dataset& datase
   report.task = task.name;
   report.model = model->path();
   report.model_sha256 = file_sha256(model->path());
-  report.precision = precision_name(model->options().precision);
+  report.precision = model->precision().arithmetic;
   report.fcabert_version = version();
   report.schedule = session.schedule();
   report.shard_count = options.shard.count;

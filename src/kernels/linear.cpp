@@ -5,6 +5,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "fcabert/error.h"
@@ -23,6 +24,7 @@ dt input_type(Precision precision) {
     case Precision::kInt8:
       return dt::u8;
     case Precision::kFp32:
+    case Precision::kAuto:  // rejected by the constructor
       break;
   }
   return dt::f32;
@@ -56,6 +58,9 @@ dnnl::primitive_attr make_attr(Epilogue epilogue, Precision precision, int64_t o
 
 dnnl::matmul::primitive_desc make_primitive_desc(const dnnl::engine& engine, int64_t in, int64_t out,
                                                  Epilogue epilogue, Precision precision) {
+  if (precision == Precision::kAuto) {
+    throw std::logic_error("kernels::Linear: Precision::kAuto is a request that Model::load resolves first");
+  }
   const dnnl::memory::dim rows = DNNL_RUNTIME_DIM_VAL;
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   // `any` lets oneDNN pick the weight layout it runs fastest with; we reorder once at load.
@@ -200,6 +205,7 @@ size_t converted_input_bytes(Precision precision) {
     case Precision::kInt8:
       return sizeof(uint8_t);
     case Precision::kFp32:
+    case Precision::kAuto:
       break;
   }
   return 0;

@@ -14,6 +14,7 @@ struct Model::Internals {
   ModelInfo info;
   Tokenizer tokenizer;
   LoadOptions options;
+  PrecisionChoice precision;
   std::unique_ptr<const model::BertClassifier> network;
 };
 

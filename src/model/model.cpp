@@ -10,6 +10,7 @@
 #include "fcabert/model_file.h"
 #include "kernels/parallel.h"
 #include "model/loaded_model.h"
+#include "model/precision_choice.h"
 #include "model/weights.h"
 
 namespace fcabert {
@@ -28,6 +29,7 @@ const ModelInfo& Model::info() const { return internals_->info; }
 const std::string& Model::path() const { return internals_->path; }
 const Tokenizer& Model::tokenizer() const { return internals_->tokenizer; }
 const LoadOptions& Model::options() const { return internals_->options; }
+const PrecisionChoice& Model::precision() const { return internals_->precision; }
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& options) {
   if (options.threads < 1) throw Error("threads must be at least 1, got " + std::to_string(options.threads));
@@ -44,8 +46,11 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     throw Error(path + ": " + e.what());
   }
   Tokenizer tokenizer(info.tokenizer);
+  PrecisionChoice precision = model::choose_precision(options.precision, info.bert);
+  if (options.precision == Precision::kAuto)
+    spdlog::info("precision {}, {}", precision.arithmetic, precision.reason);
   auto network = std::make_unique<const model::BertClassifier>(
-      info.bert, info.head, model::ModelFileWeights(file), options.threads, options.precision);
+      info.bert, info.head, model::ModelFileWeights(file), options.threads, precision.precision);
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -53,7 +58,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
                 info.bert.num_layers, info.bert.hidden_size, info.head.labels.size(), options.threads,
                 network->layer_precisions().describe(), ms);
   auto internals = std::unique_ptr<Internals>(
-      new Internals{path, info, std::move(tokenizer), options, std::move(network)});
+      new Internals{path, info, std::move(tokenizer), options, std::move(precision), std::move(network)});
   return std::shared_ptr<const Model>(new Model(std::move(internals)));
 }
 

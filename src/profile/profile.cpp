@@ -98,6 +98,7 @@ Report make_report(const Model& model, const Inputs& inputs, const Options& opti
   report.task = info.head.task;
   report.bert = info.bert;
   report.threads = model.options().threads;
+  report.precision = model.precision().arithmetic;
   report.batch_size = options.batch_size;
   report.repeats = options.repeat;
   report.schedule_from_file = !options.schedule.has_value();

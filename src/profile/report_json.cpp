@@ -94,6 +94,7 @@ std::string report_to_json(const Report& report) {
       {"input", input_json(report)},
       {"schedule", fca::schedule_to_json(report.fca.schedule)},
       {"threads", report.threads},
+      {"precision", report.precision},
       {"batch_size", report.batch_size},
       {"repeats", report.repeats},
       {"convention",

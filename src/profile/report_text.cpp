@@ -39,8 +39,9 @@ void write_header(const Report& report, std::ostream& out) {
   if (!report.fca.schedule.enabled() && report.schedule_from_file)
     out << "  (the model file has no FCA schedule: give one with --keep-ratios)";
   out << '\n';
-  out << "run       threads " << report.threads << ", batch size " << report.batch_size << ", "
-      << report.repeats << (report.repeats == 1 ? " repeat" : " repeats (times are medians)") << "\n\n";
+  out << "run       threads " << report.threads << ", precision " << report.precision << ", batch size "
+      << report.batch_size << ", " << report.repeats
+      << (report.repeats == 1 ? " repeat" : " repeats (times are medians)") << "\n\n";
 }
 
 // One row per layer, then the encoder, the outer parts and the whole run.

@@ -13,6 +13,7 @@
 #include "fcabert/classify.h"
 #include "fcabert/classify_shards.h"
 #include "fcabert/digest.h"
+#include "kernels/linear.h"
 
 namespace fcabert {
 namespace {
@@ -177,8 +178,11 @@ TEST_F(ClassifyShards, MergeRefusesShardsThatDoNotMakeOneJob) {
                     s3 = shard_file(input_, {3, 3});
   expect_refused({s1, s2}, "shard(s) 3 of 3 are missing");
   expect_refused({s1, s2, s2, s3}, "shard 2/3 appears in both");
+  // The header names the arithmetic GEMM by GEMM, so int8 shards from CPUs that run the FFN
+  // down-projection differently (bf16 or fp32) would not merge either.
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kInt8)},
-                 "differ in precision: int8 against fp32");
+                 "differ in precision: int8 (FFN down-projection " +
+                     std::string(kernels::native_bf16_matmul() ? "bf16" : "fp32") + ") against fp32");
   expect_refused({s1, s2, shard_file(input_, {3, 4})}, "differ in shard count: 4 against 3");
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kFp32, false)}, "shard 3/3 is incomplete");
   const std::string other_input = write_lines("other.txt", {"the good movie"});

@@ -17,7 +17,7 @@ REPORT_KEYS = {"model", "geometry", "precision", "schedule", "fca", "threads", "
                "sequences", "tokens", "load_ms", "flops_per_pass", "linear_flops_per_pass",
                "encoder_linear_flops_per_pass", "weights_file_bytes", "forward_allocations",
                "forward_allocations_outside_onednn", "run_allocations_per_batch", "workspace_bytes", "dnnl",
-               "encoder_threads"}
+               "encoder_threads", "precision_requested", "arithmetic", "precision_reason"}
 PASS_KEYS = {"pass_ms", "encoder_linear_ms", "encoder_linear_gflops", "batch_ms_median", "batch_ms_p90",
              "examples_per_s", "peak_rss_bytes"}
 
@@ -82,6 +82,8 @@ def test_serve_answers_one_pass_per_run_line(fcabert_bench_bin, token_file):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3 and set(lines[0]) == REPORT_KEYS
     assert lines[0]["precision"] == "int8" and lines[0]["fca"] is False
+    assert lines[0]["precision_requested"] == "int8" and lines[0]["precision_reason"] == "requested"
+    assert lines[0]["arithmetic"].startswith("int8 (FFN down-projection ")
     assert all(set(p) == PASS_KEYS for p in lines[1:])
 
 
@@ -108,3 +110,13 @@ def test_serve_rejects_an_unknown_command(fcabert_bench_bin, token_file):
     result = bench(fcabert_bench_bin, "--serve", "--tokens", token_file, "--warmup", 0, stdin="go\n")
     assert result.returncode == 1
     assert 'fcabert-bench: error: --serve: unknown command "go" on stdin (run or quit)' in result.stderr
+
+
+def test_auto_reports_the_precision_it_chose(fcabert_bench_bin, token_file):
+    result = bench(fcabert_bench_bin, "--serve", "--tokens", token_file, "-b", 3, "--warmup", 0, "--dense",
+                   "--precision", "auto", stdin="quit\n")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout.splitlines()[0])
+    assert info["precision_requested"] == "auto" and info["precision"] in ("fp32", "bf16", "int8")
+    assert info["arithmetic"].startswith(info["precision"])
+    assert info["precision_reason"].startswith("auto: one layer's GEMMs on 256 rows took fp32 ")

@@ -1,0 +1,124 @@
+#include "model/precision_choice.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "kernels/linear.h"
+#include "model/encoder_layer.h"
+
+namespace fcabert::model {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One encoder layer's four GEMMs at `precisions`, with weights of the model's shapes. The
+// values do not matter to the speed; small ones keep every product finite.
+struct LayerGemms {
+  std::vector<kernels::Linear> linears;
+  std::vector<int64_t> in_features;
+};
+
+LayerGemms layer_gemms(const dnnl::engine& engine, const BertConfig& config,
+                       const LayerPrecisions& precisions) {
+  const int64_t d = config.hidden_size, f = config.intermediate_size;
+  struct Shape {
+    int64_t in, out;
+    kernels::Epilogue epilogue;
+    Precision precision;
+  };
+  const Shape shapes[] = {{d, 3 * d, kernels::Epilogue::kNone, precisions.qkv},
+                          {d, d, kernels::Epilogue::kAccumulate, precisions.attention_output},
+                          {d, f, kernels::Epilogue::kGeluErf, precisions.intermediate},
+                          {f, d, kernels::Epilogue::kAccumulate, precisions.output}};
+  LayerGemms gemms;
+  for (const Shape& s : shapes) {
+    const std::vector<float> weight(static_cast<size_t>(s.in * s.out), 0.01f),
+        bias(static_cast<size_t>(s.out), 0.f);
+    gemms.linears.emplace_back(engine, weight.data(), bias.data(), s.in, s.out, s.epilogue, s.precision);
+    gemms.in_features.push_back(s.in);
+  }
+  return gemms;
+}
+
+// Median wall time of running the four GEMMs once on kAutoRows rows, after a warm-up.
+double time_layer_gemms(const dnnl::engine& engine, const BertConfig& config,
+                        const LayerPrecisions& precisions) {
+  const LayerGemms gemms = layer_gemms(engine, config, precisions);
+  const int64_t widest = std::max(3 * config.hidden_size, config.intermediate_size);
+  std::vector<float> x(static_cast<size_t>(kAutoRows * widest), 0.5f), y(x.size(), 0.f);
+  std::vector<unsigned char> converted(
+      static_cast<size_t>(kAutoRows * precisions.converted_input_bytes_per_row(config)));
+  std::vector<float> output_scales(static_cast<size_t>(widest));
+  size_t pad_bytes = 0;
+  for (const kernels::Linear& l : gemms.linears) pad_bytes = std::max(pad_bytes, l.scratchpad_bytes());
+  std::vector<unsigned char> pad(pad_bytes);
+  dnnl::stream stream(engine);
+  const kernels::MatmulBuffers buffers{converted.data(), output_scales.data()};
+  const auto run = [&] {
+    for (const kernels::Linear& l : gemms.linears)
+      l.forward(stream, x.data(), kAutoRows, y.data(), pad.data(), buffers);
+  };
+  run();  // warm-up: first touch of the buffers and weights
+  std::vector<double> ms;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto start = Clock::now();
+    run();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+std::string timings_text(const std::vector<PrecisionTiming>& timings) {
+  std::string text;
+  for (const PrecisionTiming& t : timings) {
+    char figure[64];
+    std::snprintf(figure, sizeof figure, "%s%s %.2f ms", text.empty() ? "" : ", ",
+                  precision_name(t.precision), t.layer_gemm_ms);
+    text += figure;
+  }
+  return text;
+}
+
+}  // namespace
+
+std::vector<Precision> auto_candidates(bool native_bf16) {
+  std::vector<Precision> candidates{Precision::kFp32};
+  if (native_bf16) candidates.push_back(Precision::kBf16);
+  candidates.push_back(Precision::kInt8);
+  return candidates;
+}
+
+Precision pick_fastest(const std::vector<PrecisionTiming>& timings) {
+  if (timings.empty()) return Precision::kFp32;
+  PrecisionTiming pick = timings.front();
+  for (const PrecisionTiming& t : timings) {
+    if (t.layer_gemm_ms <= kAutoMargin * pick.layer_gemm_ms) pick = t;
+  }
+  return pick.precision;
+}
+
+PrecisionChoice choose_precision(Precision requested, const BertConfig& config) {
+  const bool native_bf16 = kernels::native_bf16_matmul();
+  PrecisionChoice choice;
+  choice.requested = requested;
+  choice.precision = requested;
+  if (requested == Precision::kAuto) {
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    for (Precision candidate : auto_candidates(native_bf16)) {
+      const LayerPrecisions precisions = LayerPrecisions::for_model(candidate, native_bf16);
+      choice.timings.push_back({candidate, time_layer_gemms(engine, config, precisions)});
+    }
+    choice.precision = pick_fastest(choice.timings);
+    choice.reason = std::string("auto: one layer's GEMMs on ") + std::to_string(kAutoRows) + " rows took " +
+                    timings_text(choice.timings) + (native_bf16 ? "" : " (no native bf16 on this CPU)");
+  } else {
+    choice.reason = "requested";
+  }
+  choice.arithmetic = LayerPrecisions::for_model(choice.precision, native_bf16).describe();
+  return choice;
+}
+
+}  // namespace fcabert::model
