@@ -21,5 +21,5 @@ Modules:
   train_fca            the FCA training pipeline
   tradeoff             the accuracy / FLOPs trade-off report (docs/TRADEOFF.md)
   make_parity_data, make_fca_parity_data   regenerate tests/data/parity/
-  bench.run_bench      fcabert against ONNX Runtime and PyTorch (docs/PERF.md)
+  bench.run_bench      fcabert against ONNX Runtime, OpenVINO, CTranslate2 and PyTorch (docs/PERF.md)
 """
