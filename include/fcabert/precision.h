@@ -8,14 +8,15 @@ namespace fcabert {
 // The arithmetic of the encoder's matrix products; attention, LayerNorm, GELU, the pooler
 // and the classifier stay fp32 in every case.
 // - kBf16 stores the encoder weights as bf16 (rounded once at load) and rounds each GEMM's
-//   input to bf16, accumulating in fp32. Fast where the CPU multiplies bf16 natively
-//   (AVX512_BF16 or AMX: 1.8x fp32's GEMM rate on an AMD EPYC Zen 5, docs/PERF.md); slower
-//   than fp32 where oneDNN has to emulate it.
+//   input to bf16, accumulating in fp32. Its speed depends on the CPU (docs/PERF.md): oneDNN's
+//   bf16 matmul peaked at 2x fp32 on an AMD EPYC Zen 5 (AVX512_BF16), at 0.6x on an Intel
+//   Xeon with AVX512_BF16 but no AMX, and is emulated (slower) without AVX512_BF16.
 // - kInt8 is dynamic quantization of three of each layer's four GEMMs (Q|K|V, attention
 //   output, FFN up-projection): weights as s8 with a scale per output feature (once at
 //   load), each GEMM's input as u8 with one scale and zero point per call, int32
 //   accumulation (VNNI). The FFN down-projection, whose input carries BERT's largest
-//   outliers, runs in bf16 where the CPU multiplies bf16 natively and in fp32 elsewhere.
+//   outliers, runs in bf16 where bf16 outruns fp32 (AMX, or AVX512_BF16 on AMD:
+//   kernels::bf16_outruns_fp32) and in fp32 elsewhere.
 //   Results differ from fp32 by more than bf16's, and depend slightly on which sequences
 //   share a batch (the input scale is per call); docs/PERF.md has the accuracy measured.
 // - kAuto is a request, not an arithmetic: Model::load times one encoder layer's GEMMs in

@@ -221,6 +221,16 @@ bool native_bf16_matmul() {
   }
 }
 
+bool bf16_outruns_fp32() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  if (isa == dnnl::cpu_isa::avx512_core_amx) return true;
+#if defined(__x86_64__) && defined(__GNUC__)
+  return isa == dnnl::cpu_isa::avx512_core_bf16 && __builtin_cpu_is("amd");
+#else
+  return false;
+#endif
+}
+
 QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out) {
   float lo = 0.f, hi = 0.f;  // the range always includes 0, so padding-free zeros stay exact
   if (worth_parallel(count)) {

@@ -34,6 +34,13 @@ size_t converted_input_bytes(Precision precision);
 // oneDNN emulates bf16 with fp32 instructions plus conversions, slower than fp32 itself.
 bool native_bf16_matmul();
 
+// Whether bf16 matmuls are known to outrun fp32 here: AMX, or AVX512_BF16 on an AMD CPU.
+// Native is not enough: oneDNN 2.6's matmul peaked at 849 GFLOP/s in bf16 against 429 in fp32
+// on an AMD EPYC Zen 5, but at 156 against 264 on an Intel Xeon (Sapphire Rapids class) with
+// AVX512_BF16 and no AMX (docs/PERF.md). Where this is false, int8 keeps its FFN
+// down-projection in fp32 (LayerPrecisions::for_model).
+bool bf16_outruns_fp32();
+
 // The per-call buffers of a lower-precision Linear::forward, owned by the caller (a
 // Session), so that the Linear itself stays immutable and shareable across threads.
 struct MatmulBuffers {

@@ -7,7 +7,7 @@ namespace fcabert::model {
 
 using kernels::Epilogue;
 
-LayerPrecisions LayerPrecisions::for_model(Precision precision, bool native_bf16) {
+LayerPrecisions LayerPrecisions::for_model(Precision precision, bool bf16_down_projection) {
   LayerPrecisions p{precision, precision, precision, precision};
   // int8 quantizes each GEMM input with one scale per call, so a few large values anywhere
   // in the batch coarsen the steps for every token. The FFN down-projection's input (the
@@ -15,10 +15,10 @@ LayerPrecisions LayerPrecisions::for_model(Precision precision, bool native_bf16
   // EMNLP 2021); it is also the costliest input to quantize. Measured on 2,000 SST-2 train
   // sentences against fp32 (docs/PERF.md): label agreement 98.95% with all four GEMMs in
   // int8, 99.35% with this one in fp32 (next best: the up-projection, 99.30%).
-  // bf16 keeps the outliers (8 exponent bits) and, where the CPU multiplies bf16 natively,
-  // runs this third of the encoder's FLOPs about 1.8x faster than fp32; emulated bf16 would
-  // be slower than fp32, so other CPUs keep fp32 (docs/PERF.md has both measured).
-  if (precision == Precision::kInt8) p.output = native_bf16 ? Precision::kBf16 : Precision::kFp32;
+  // bf16 keeps the outliers (8 exponent bits) and, where bf16 matmuls outrun fp32 ones, runs
+  // this third of the encoder's FLOPs faster (1.8x on an AMD EPYC Zen 5); elsewhere, e.g. an
+  // Intel Xeon with AVX512_BF16 but no AMX, bf16 measured slower, so fp32 stays (docs/PERF.md).
+  if (precision == Precision::kInt8) p.output = bf16_down_projection ? Precision::kBf16 : Precision::kFp32;
   return p;
 }
 

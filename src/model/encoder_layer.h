@@ -26,10 +26,9 @@ struct LayerPrecisions {
   Precision output = Precision::kFp32;
 
   // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 runs
-  // the FFN down-projection (`output`) in bf16 where the CPU has native bf16 matmuls
-  // (`native_bf16`, kernels::native_bf16_matmul()) and in fp32 elsewhere (see the definition
-  // for why).
-  static LayerPrecisions for_model(Precision precision, bool native_bf16);
+  // the FFN down-projection (`output`) in bf16 when `bf16_down_projection` (the engine passes
+  // kernels::bf16_outruns_fp32()) and in fp32 otherwise (see the definition for why).
+  static LayerPrecisions for_model(Precision precision, bool bf16_down_projection);
 
   // The largest converted input per row, in bytes, among the four GEMMs (bf16: 2 per
   // feature, int8: 1; 0 if all are fp32): what the Session's conversion buffer must hold.

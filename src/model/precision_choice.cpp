@@ -102,13 +102,14 @@ Precision pick_fastest(const std::vector<PrecisionTiming>& timings) {
 
 PrecisionChoice choose_precision(Precision requested, const BertConfig& config) {
   const bool native_bf16 = kernels::native_bf16_matmul();
+  const bool bf16_down_projection = kernels::bf16_outruns_fp32();
   PrecisionChoice choice;
   choice.requested = requested;
   choice.precision = requested;
   if (requested == Precision::kAuto) {
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     for (Precision candidate : auto_candidates(native_bf16)) {
-      const LayerPrecisions precisions = LayerPrecisions::for_model(candidate, native_bf16);
+      const LayerPrecisions precisions = LayerPrecisions::for_model(candidate, bf16_down_projection);
       choice.timings.push_back({candidate, time_layer_gemms(engine, config, precisions)});
     }
     choice.precision = pick_fastest(choice.timings);
@@ -117,7 +118,7 @@ PrecisionChoice choose_precision(Precision requested, const BertConfig& config) 
   } else {
     choice.reason = "requested";
   }
-  choice.arithmetic = LayerPrecisions::for_model(choice.precision, native_bf16).describe();
+  choice.arithmetic = LayerPrecisions::for_model(choice.precision, bf16_down_projection).describe();
   return choice;
 }
 

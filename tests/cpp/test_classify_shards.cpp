@@ -182,7 +182,7 @@ TEST_F(ClassifyShards, MergeRefusesShardsThatDoNotMakeOneJob) {
   // down-projection differently (bf16 or fp32) would not merge either.
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kInt8)},
                  "differ in precision: int8 (FFN down-projection " +
-                     std::string(kernels::native_bf16_matmul() ? "bf16" : "fp32") + ") against fp32");
+                     std::string(kernels::bf16_outruns_fp32() ? "bf16" : "fp32") + ") against fp32");
   expect_refused({s1, s2, shard_file(input_, {3, 4})}, "differ in shard count: 4 against 3");
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kFp32, false)}, "shard 3/3 is incomplete");
   const std::string other_input = write_lines("other.txt", {"the good movie"});

@@ -279,14 +279,14 @@ TEST(BertClassifierLoad, RefusesWhatItCannotRun) {
 }
 
 TEST(LayerPrecisions, Int8RunsTheFeedForwardDownProjectionInBf16OrFp32) {
-  for (bool native_bf16 : {true, false}) {
-    const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, native_bf16);
+  for (bool bf16_down : {true, false}) {
+    const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, bf16_down);
     EXPECT_EQ(int8.qkv, Precision::kInt8);
     EXPECT_EQ(int8.attention_output, Precision::kInt8);
     EXPECT_EQ(int8.intermediate, Precision::kInt8);
-    EXPECT_EQ(int8.output, native_bf16 ? Precision::kBf16 : Precision::kFp32);
+    EXPECT_EQ(int8.output, bf16_down ? Precision::kBf16 : Precision::kFp32);
     for (Precision uniform : {Precision::kFp32, Precision::kBf16}) {
-      const LayerPrecisions p = LayerPrecisions::for_model(uniform, native_bf16);
+      const LayerPrecisions p = LayerPrecisions::for_model(uniform, bf16_down);
       EXPECT_EQ(p.qkv, uniform);
       EXPECT_EQ(p.attention_output, uniform);
       EXPECT_EQ(p.intermediate, uniform);

@@ -1,8 +1,8 @@
 """int8 parity: `--precision int8` against Hugging Face BertForSequenceClassification in fp32.
 
 The engine's int8 path is dynamic quantization of three of the four GEMMs per layer (Q|K|V,
-attention output, FFN up-projection; the FFN down-projection runs in bf16 where the CPU
-multiplies bf16 natively and in fp32 elsewhere, see LayerPrecisions::for_model): weights as
+attention output, FFN up-projection; the FFN down-projection runs in bf16 where bf16
+outruns fp32 (AMX, or AVX512_BF16 on AMD) and in fp32 elsewhere, see LayerPrecisions::for_model): weights as
 s8 with one scale per output feature (once, at load), each GEMM input as u8 with one scale
 and zero point for the whole input (per call), int32 accumulation; attention, LayerNorm,
 GELU and the head stay fp32. Logits move more than with bf16. Measured on the 872 SST-2 dev
