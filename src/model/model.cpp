@@ -47,16 +47,17 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
   }
   Tokenizer tokenizer(info.tokenizer);
   PrecisionChoice precision = model::choose_precision(options.precision, info.bert);
-  if (options.precision == Precision::kAuto)
-    spdlog::info("precision {}, {}", precision.arithmetic, precision.reason);
   auto network = std::make_unique<const model::BertClassifier>(
       info.bert, info.head, model::ModelFileWeights(file), options.threads, precision.precision);
+  precision.arithmetic = network->layer_precisions().describe();
+  if (options.precision == Precision::kAuto)
+    spdlog::info("precision {}, {}", precision.arithmetic, precision.reason);
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   spdlog::debug("loaded {} ({} layers, hidden {}, {} labels, {} threads, {}) in {:.0f} ms", path,
                 info.bert.num_layers, info.bert.hidden_size, info.head.labels.size(), options.threads,
-                network->layer_precisions().describe(), ms);
+                precision.arithmetic, ms);
   auto internals = std::unique_ptr<Internals>(
       new Internals{path, info, std::move(tokenizer), options, std::move(precision), std::move(network)});
   return std::shared_ptr<const Model>(new Model(std::move(internals)));

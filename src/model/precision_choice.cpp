@@ -15,13 +15,8 @@ using Clock = std::chrono::steady_clock;
 
 // One encoder layer's four GEMMs at `precisions`, with weights of the model's shapes. The
 // values do not matter to the speed; small ones keep every product finite.
-struct LayerGemms {
-  std::vector<kernels::Linear> linears;
-  std::vector<int64_t> in_features;
-};
-
-LayerGemms layer_gemms(const dnnl::engine& engine, const BertConfig& config,
-                       const LayerPrecisions& precisions) {
+std::vector<kernels::Linear> layer_gemms(const dnnl::engine& engine, const BertConfig& config,
+                                         const LayerPrecisions& precisions) {
   const int64_t d = config.hidden_size, f = config.intermediate_size;
   struct Shape {
     int64_t in, out;
@@ -32,12 +27,11 @@ LayerGemms layer_gemms(const dnnl::engine& engine, const BertConfig& config,
                           {d, d, kernels::Epilogue::kAccumulate, precisions.attention_output},
                           {d, f, kernels::Epilogue::kGeluErf, precisions.intermediate},
                           {f, d, kernels::Epilogue::kAccumulate, precisions.output}};
-  LayerGemms gemms;
+  std::vector<kernels::Linear> gemms;
   for (const Shape& s : shapes) {
     const std::vector<float> weight(static_cast<size_t>(s.in * s.out), 0.01f),
         bias(static_cast<size_t>(s.out), 0.f);
-    gemms.linears.emplace_back(engine, weight.data(), bias.data(), s.in, s.out, s.epilogue, s.precision);
-    gemms.in_features.push_back(s.in);
+    gemms.emplace_back(engine, weight.data(), bias.data(), s.in, s.out, s.epilogue, s.precision);
   }
   return gemms;
 }
@@ -45,19 +39,19 @@ LayerGemms layer_gemms(const dnnl::engine& engine, const BertConfig& config,
 // Median wall time of running the four GEMMs once on kAutoRows rows, after a warm-up.
 double time_layer_gemms(const dnnl::engine& engine, const BertConfig& config,
                         const LayerPrecisions& precisions) {
-  const LayerGemms gemms = layer_gemms(engine, config, precisions);
+  const std::vector<kernels::Linear> gemms = layer_gemms(engine, config, precisions);
   const int64_t widest = std::max(3 * config.hidden_size, config.intermediate_size);
   std::vector<float> x(static_cast<size_t>(kAutoRows * widest), 0.5f), y(x.size(), 0.f);
   std::vector<unsigned char> converted(
       static_cast<size_t>(kAutoRows * precisions.converted_input_bytes_per_row(config)));
   std::vector<float> output_scales(static_cast<size_t>(widest));
   size_t pad_bytes = 0;
-  for (const kernels::Linear& l : gemms.linears) pad_bytes = std::max(pad_bytes, l.scratchpad_bytes());
+  for (const kernels::Linear& l : gemms) pad_bytes = std::max(pad_bytes, l.scratchpad_bytes());
   std::vector<unsigned char> pad(pad_bytes);
   dnnl::stream stream(engine);
   const kernels::MatmulBuffers buffers{converted.data(), output_scales.data()};
   const auto run = [&] {
-    for (const kernels::Linear& l : gemms.linears)
+    for (const kernels::Linear& l : gemms)
       l.forward(stream, x.data(), kAutoRows, y.data(), pad.data(), buffers);
   };
   run();  // warm-up: first touch of the buffers and weights
@@ -102,14 +96,14 @@ Precision pick_fastest(const std::vector<PrecisionTiming>& timings) {
 
 PrecisionChoice choose_precision(Precision requested, const BertConfig& config) {
   const bool native_bf16 = kernels::native_bf16_matmul();
-  const bool bf16_down_projection = kernels::bf16_outruns_fp32();
   PrecisionChoice choice;
   choice.requested = requested;
   choice.precision = requested;
   if (requested == Precision::kAuto) {
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     for (Precision candidate : auto_candidates(native_bf16)) {
-      const LayerPrecisions precisions = LayerPrecisions::for_model(candidate, bf16_down_projection);
+      // The same GEMM-by-GEMM mix as BertClassifier builds for `candidate`.
+      const LayerPrecisions precisions = LayerPrecisions::for_model(candidate, kernels::bf16_outruns_fp32());
       choice.timings.push_back({candidate, time_layer_gemms(engine, config, precisions)});
     }
     choice.precision = pick_fastest(choice.timings);
@@ -118,7 +112,6 @@ PrecisionChoice choose_precision(Precision requested, const BertConfig& config) 
   } else {
     choice.reason = "requested";
   }
-  choice.arithmetic = LayerPrecisions::for_model(choice.precision, bf16_down_projection).describe();
   return choice;
 }
 

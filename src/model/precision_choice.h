@@ -23,9 +23,10 @@ std::vector<Precision> auto_candidates(bool native_bf16);
 // current pick only when its time is at most kAutoMargin times the pick's.
 Precision pick_fastest(const std::vector<PrecisionTiming>& timings);
 
-// Resolves `requested` for `config` on this CPU with `threads` threads (already applied by
-// the caller): kAuto is timed (tens of milliseconds for MiniLM); any other precision is
-// taken as is. Throws fcabert::Error where oneDNN has no kernel for a candidate.
+// Resolves `requested` for `config` on this CPU, with the thread count the caller applied:
+// kAuto is timed (about 30 ms for MiniLM); any other precision is taken as is. Fills every
+// field but `arithmetic`, which Model::load takes from the network it builds. Throws
+// fcabert::Error where oneDNN has no kernel for a candidate.
 PrecisionChoice choose_precision(Precision requested, const BertConfig& config);
 
 }  // namespace fcabert::model
