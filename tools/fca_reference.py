@@ -193,21 +193,22 @@ def _check_architecture(config) -> None:
 
 
 def attention_sublayer(layer, x):
-    """One BERT attention sub-layer on x [n, d]: returns (LN(attn(x) + x) [n, d], the
-    softmax probabilities [H, n, n] before dropout)."""
+    """One BERT attention sub-layer on x [n, d] or a batch of equal-length sequences
+    [B, n, d]: returns (LN(attn(x) + x) of x's shape, the softmax probabilities [H, n, n]
+    or [B, H, n, n] before dropout)."""
     import torch
     import torch.nn.functional as F
 
     att = layer.attention.self
     heads, head_dim = att.num_attention_heads, att.attention_head_size
-    n = x.shape[0]
+    lead, n = x.shape[:-2], x.shape[-2]
 
     def split(t):
-        return t.view(n, heads, head_dim).transpose(0, 1)  # [H, n, dh]
+        return t.view(*lead, n, heads, head_dim).transpose(-3, -2)  # [..., H, n, dh]
 
     q, k, v = split(att.query(x)), split(att.key(x)), split(att.value(x))
     probs = F.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(head_dim), dim=-1)
-    context = torch.matmul(att.dropout(probs), v).transpose(0, 1).reshape(n, heads * head_dim)
+    context = torch.matmul(att.dropout(probs), v).transpose(-3, -2).reshape(*lead, n, heads * head_dim)
     out = layer.attention.output
     h = out.LayerNorm(out.dropout(out.dense(context)) + x)
     return h, probs
@@ -242,8 +243,9 @@ def fca_encode(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | 
     validate_schedule(keep_ratios, len(layers), clusters, pooling)
     if soft_extract is not None and keep_ratios is not None:
         raise ScheduleError("soft_extract replaces the hard FCA step; pass keep_ratios=None with it")
-    ids_t = torch.as_tensor(input_ids, dtype=torch.long)
-    types_t = torch.as_tensor(token_type_ids, dtype=torch.long)
+    device = model.bert.embeddings.word_embeddings.weight.device
+    ids_t = torch.as_tensor(input_ids, dtype=torch.long, device=device)
+    types_t = torch.as_tensor(token_type_ids, dtype=torch.long, device=device)
     if ids_t.dim() != 1 or types_t.shape != ids_t.shape:
         raise ValueError(f"input_ids and token_type_ids must be 1-D of one length, got {tuple(ids_t.shape)} "
                          f"and {tuple(types_t.shape)}")
@@ -280,6 +282,71 @@ def fca_encode(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | 
     pooled = model.bert.pooler(x[None])
     logits = model.classifier(model.dropout(pooled))[0]
     return logits, stats
+
+
+def fca_reduce_batch(x, scores, k: int, clusters: int, pooling: str):
+    """fca_reduce for B sequences of one length at once: x [B, n, d], float64 scores [B, n].
+    Every sequence has the same n and k, so the same m and group sizes, and the step is a
+    gather: the fine rows (row 0 + the k-1 best of rows 1..n-1, ties to the lower row, in row
+    order), then the c clusters of the coarse rows. Returns (x' [B, k + c, d], fine [B, k]
+    row indices). The caller checks layer_reduces first."""
+    import torch
+
+    batch, n, d = x.shape
+    # A stable ascending sort of -s ranks rows by (-s_j, j): equal scores keep row order.
+    ranked = torch.sort(-scores[:, 1:], dim=1, stable=True).indices + 1
+    head = torch.zeros((batch, 1), dtype=torch.long, device=x.device)
+    fine = torch.cat([head, torch.sort(ranked[:, :k - 1], dim=1).values], dim=1)
+    coarse = torch.sort(ranked[:, k - 1:], dim=1).values
+    rows = x.gather(1, fine[:, :, None].expand(-1, -1, d))
+    members = x.gather(1, coarse[:, :, None].expand(-1, -1, d))
+    member_scores = scores.gather(1, coarse)
+    pooled, start = [], 0
+    for size in group_sizes(n - k, min(clusters, n - k)):
+        group = member_scores[:, start:start + size]
+        if pooling == "weighted":
+            w = torch.softmax(group, dim=1)
+        elif pooling == "mean":
+            w = torch.full_like(group, 1.0 / size)
+        else:
+            raise ScheduleError(f"pooling is {pooling!r}; expected 'weighted' or 'mean'")
+        pooled.append(torch.matmul(w.to(x.dtype)[:, None, :], members[:, start:start + size])[:, 0])
+        start += size
+    if pooled:
+        rows = torch.cat([rows, torch.stack(pooled, dim=1)], dim=1)
+    return rows, fine
+
+
+def fca_encode_batch(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | None = None,
+                     clusters: int = 0, pooling: str = "weighted", soft_extract=None):
+    """fca_encode for B unpadded sequences of ONE length n0 at once (LongTensors [B, n0] on
+    the model's device): logits [B, num_labels]. Sequences of one length have the same keep
+    counts and the same row counts in every layer, so no padding and no mask are needed and
+    each sequence gets exactly what fca_encode gives it alone (training groups its batches
+    by length to run this). soft_extract takes (layer, h [B, n, d], scores [B, n], n0)."""
+    config = model.config
+    _check_architecture(config)
+    layers = model.bert.encoder.layer
+    validate_schedule(keep_ratios, len(layers), clusters, pooling)
+    if soft_extract is not None and keep_ratios is not None:
+        raise ScheduleError("soft_extract replaces the hard FCA step; pass keep_ratios=None with it")
+    if input_ids.dim() != 2 or token_type_ids.shape != input_ids.shape:
+        raise ValueError(f"input_ids and token_type_ids must be [batch, length] of one shape, got "
+                         f"{tuple(input_ids.shape)} and {tuple(token_type_ids.shape)}")
+    n0 = input_ids.shape[1]
+    if n0 < 1 or n0 > config.max_position_embeddings:
+        raise ValueError(f"sequence length {n0} is outside 1..{config.max_position_embeddings}")
+    x = model.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+    for l, layer in enumerate(layers):
+        h, probs = attention_sublayer(layer, x)
+        if soft_extract is not None:
+            h = soft_extract(l, h, token_scores(probs), n0)
+        elif keep_ratios is not None:
+            k = keep_count(keep_ratios[l], n0)
+            if layer_reduces(x.shape[1], k, clusters):
+                h, _ = fca_reduce_batch(h, token_scores(probs), k, clusters, pooling)
+        x = feed_forward_sublayer(layer, h)
+    return model.classifier(model.dropout(model.bert.pooler(x)))
 
 
 def fca_forward(model, input_ids: Sequence[int], token_type_ids: Sequence[int] | None,

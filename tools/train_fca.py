@@ -66,6 +66,7 @@ SEARCH_RESULT = "fca_search.json"
 RETRAIN_RESULT = "fca_retrain.json"
 FINETUNE_RESULT = "training_summary.json"
 DEFAULT_TASK_MAX_LEN = {"sst2": 66, "cola": 66}
+THREADS_DEFAULT = 2
 
 
 class TrainError(Exception):
@@ -81,18 +82,19 @@ class Interrupted(Exception):
 # ---------------------------------------------------------------------------------------
 
 def rank_buckets(scores, buckets: int):
-    """Bucket index of each row 1..n-1 of one sequence: the rows are ranked by FCA score
-    (highest first, ties to the lower row, as fca_reference.select_fine), and rank r of the
-    n-1 candidates falls into bucket floor((r + 0.5) / (n - 1) * B). Bucket b therefore always
-    holds the b-th 1/B-slice of the ranking whatever the length, so a bucket weight is a
-    length-free 'keep this fraction' and the mean of a layer's weights is a keep RATIO."""
+    """Bucket index of each row 1..n-1 of a sequence (scores [n], or [B, n] for B sequences
+    of one length): the rows are ranked by FCA score (highest first, ties to the lower row, as
+    fca_reference.select_fine), and rank r of the n-1 candidates falls into bucket
+    floor((r + 0.5) / (n - 1) * B). Bucket b therefore always holds the b-th 1/B-slice of the
+    ranking whatever the length, so a bucket weight is a length-free 'keep this fraction' and
+    the mean of a layer's weights is a keep RATIO."""
     import torch
 
-    n = scores.shape[0]
-    candidates = scores[1:]
-    order = torch.sort(-candidates, stable=True).indices  # rank -> row-1
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(n - 1)
+    n = scores.shape[-1]
+    candidates = scores[..., 1:]
+    order = torch.sort(-candidates, dim=-1, stable=True).indices  # rank -> row-1
+    ranks = torch.arange(n - 1, device=scores.device).expand_as(order)
+    rank = torch.empty_like(order).scatter_(-1, order, ranks)
     position = (rank.to(torch.float64) + 0.5) / (n - 1)
     return torch.clamp((position * buckets).floor().to(torch.long), max=buckets - 1)
 
@@ -103,26 +105,28 @@ class SoftExtract:
     kept (scale 1). mass_l = mean_b w[l, b] is the fraction of the ranked tokens the layer
     keeps; the penalty is lambda * sum_l (l+1) * mass_l (layers counted from 1)."""
 
-    def __init__(self, num_layers: int, buckets: int):
+    def __init__(self, num_layers: int, buckets: int, device="cpu"):
         import torch
         if buckets < 1:
             raise TrainError(f"--buckets must be >= 1, got {buckets}")
         self.buckets = buckets
-        self.weight = torch.nn.Parameter(torch.ones(num_layers, buckets))
+        self.weight = torch.nn.Parameter(torch.ones(num_layers, buckets, device=device))
 
     def __call__(self, layer: int, h, scores, n0: int):
+        """h [n, d] or [B, n, d]; scores [n] or [B, n]."""
         import torch
-        if h.shape[0] < 2:
+        if h.shape[-2] < 2:
             return h
-        scale = torch.cat([self.weight.new_ones(1), self.weight[layer][rank_buckets(scores, self.buckets)]])
-        return h * scale[:, None].to(h.dtype)
+        ranked = self.weight[layer][rank_buckets(scores, self.buckets)]
+        scale = torch.cat([ranked.new_ones(*ranked.shape[:-1], 1), ranked], dim=-1)
+        return h * scale[..., None].to(h.dtype)
 
     def masses(self):
         return self.weight.mean(dim=1)
 
     def penalty(self, lam: float):
         import torch
-        depth = torch.arange(1, self.weight.shape[0] + 1, dtype=self.weight.dtype)
+        depth = torch.arange(1, self.weight.shape[0] + 1, dtype=self.weight.dtype, device=self.weight.device)
         return lam * (depth * self.masses()).sum()
 
     def clamp_(self):
@@ -231,30 +235,66 @@ class TaskData:
         return plan[skip:skip + steps]
 
 
-def load_checkpoint_dir(path: str):
-    """(BertForSequenceClassification in train mode, tokenizer) from a HF checkpoint dir."""
-    if not Path(path, "config.json").is_file():
-        raise TrainError(f"{path} is not a Hugging Face checkpoint directory (no config.json)")
+def load_checkpoint_dir(path: str, device: str = "cpu"):
+    """(BertForSequenceClassification in train mode on `device`, fast tokenizer) from a Hugging
+    Face checkpoint directory or an fcabert model file (its bf16/fp32 weights upcast to fp32,
+    its vocabulary and lower-casing)."""
+    p = Path(path)
     from transformers import BertForSequenceClassification, BertTokenizerFast
-    model = BertForSequenceClassification.from_pretrained(path)
-    tokenizer = BertTokenizerFast.from_pretrained(path)
+    if p.is_file():
+        import tempfile
+        model, slow, _ = fr.load_model(str(p))
+        with tempfile.TemporaryDirectory() as directory:  # the file's vocabulary and casing, as a fast tokenizer
+            slow.save_pretrained(directory)
+            tokenizer = BertTokenizerFast.from_pretrained(directory)
+        model.train()
+    elif Path(path, "config.json").is_file():
+        model = BertForSequenceClassification.from_pretrained(path)
+        tokenizer = BertTokenizerFast.from_pretrained(path)
+    else:
+        raise TrainError(f"{path} is neither an fcabert model file nor a Hugging Face checkpoint directory "
+                         f"(no config.json)")
     fr._check_architecture(model.config)
-    return model, tokenizer
+    return model.to(device), tokenizer
+
+
+def length_groups(data_ids, index) -> dict[int, list[int]]:
+    """The positions in `index` of each sequence length (insertion-ordered)."""
+    groups: dict[int, list[int]] = {}
+    for position, i in enumerate(index):
+        groups.setdefault(len(data_ids[i]), []).append(position)
+    return groups
+
+
+def forward_rows(model, ids, types, index, schedule, clusters, pooling, soft):
+    """Logits [len(index), labels] of the unpadded sequences ids[i], types[i] for i in index,
+    in index order. Rows of one length run as one batch (fca_reference.fca_encode_batch: each
+    gets exactly what it would alone, so the batch changes speed, not results)."""
+    import torch
+    device = model.bert.embeddings.word_embeddings.weight.device
+    parts, order = [], []
+    for positions in length_groups(ids, index).values():
+        rows = [index[p] for p in positions]
+        batch_ids = torch.tensor([ids[i] for i in rows], dtype=torch.long, device=device)
+        batch_types = torch.tensor([types[i] for i in rows], dtype=torch.long, device=device)
+        parts.append(fr.fca_encode_batch(model, batch_ids, batch_types, schedule, clusters, pooling,
+                                         soft_extract=soft))
+        order += positions
+    logits = torch.cat(parts)
+    return logits[torch.argsort(torch.tensor(order, device=device))]
 
 
 def forward_batch(model, data: TaskData, index, schedule, clusters, pooling, soft):
-    """Logits [batch, labels] of the rows `index`, one unpadded sequence at a time."""
-    import torch
-    return torch.stack([fr.fca_encode(model, data.ids[i], data.types[i], schedule, clusters, pooling,
-                                      soft_extract=soft)[0] for i in index])
+    """Logits [batch, labels] of the training rows `index`."""
+    return forward_rows(model, data.ids, data.types, index, schedule, clusters, pooling, soft)
 
 
 def task_loss(logits, labels, regression: bool):
     import torch
     import torch.nn.functional as F
     if regression:
-        return F.mse_loss(logits.squeeze(-1), torch.tensor(labels, dtype=logits.dtype))
-    return F.cross_entropy(logits, torch.tensor([int(y) for y in labels], dtype=torch.long))
+        return F.mse_loss(logits.squeeze(-1), torch.tensor(labels, dtype=logits.dtype, device=logits.device))
+    return F.cross_entropy(logits, torch.tensor([int(y) for y in labels], dtype=torch.long, device=logits.device))
 
 
 def distillation_loss(student, teacher, temperature: float, regression: bool):
@@ -270,12 +310,40 @@ def distillation_loss(student, teacher, temperature: float, regression: bool):
                     log_target=True, reduction="batchmean") * (t * t)
 
 
-def dense_logits(model, data: TaskData, index):
-    """The teacher's logits for the rows `index`: dense, eval mode (no dropout), no gradient.
-    Deterministic, so a resumed run recomputes exactly what the interrupted one saw."""
+TEACHER_CACHE = "teacher_logits.pt"
+TEACHER_CHUNK = 256  # rows per no-grad pass when filling the cache
+
+
+def teacher_logits(teacher, data: TaskData, out: Path, teacher_path: str):
+    """The dense teacher's logits for every training row [rows, labels], computed once (eval
+    mode, no dropout, no gradient) and cached in out/teacher_logits.pt, keyed by the teacher
+    file and the tokenized rows, so that retraining reads them instead of running the
+    teacher at every step and a resumed run reads the same numbers."""
+    import hashlib
     import torch
+    digest = hashlib.sha256(json.dumps([data.ids, data.types]).encode()).hexdigest()
+    key = {"teacher": str(Path(teacher_path).resolve()), "rows": len(data.ids), "sha256": digest}
+    path = out / TEACHER_CACHE
+    if path.is_file():
+        cached = torch.load(path)
+        if cached.get("key") == key:
+            print(f"{PROG}: teacher logits for {len(data.ids)} rows read from {path}", file=sys.stderr, flush=True)
+            return cached["logits"].to(teacher.bert.embeddings.word_embeddings.weight.device)
+    started, parts = time.time(), []
+    everything = sorted(range(len(data.ids)), key=lambda i: len(data.ids[i]))  # few lengths per chunk
     with torch.no_grad():
-        return forward_batch(model, data, index, None, 0, "weighted", None)
+        for start in range(0, len(everything), TEACHER_CHUNK):
+            chunk = everything[start:start + TEACHER_CHUNK]
+            parts.append(forward_rows(teacher, data.ids, data.types, chunk, None, 0, "weighted", None))
+            if (start // TEACHER_CHUNK) % 20 == 19:
+                print(f"{PROG}: teacher logits {start + len(chunk)}/{len(everything)} rows", file=sys.stderr,
+                      flush=True)
+    logits = torch.empty((len(everything), parts[0].shape[1]), dtype=parts[0].dtype, device=parts[0].device)
+    logits[torch.tensor(everything, device=logits.device)] = torch.cat(parts)
+    save_state(path, {"key": key, "logits": logits.cpu()})
+    print(f"{PROG}: teacher logits for {len(everything)} rows in {time.time() - started:.0f} s, cached in {path}",
+          file=sys.stderr, flush=True)
+    return logits
 
 
 def heldout_metric(model, data: TaskData, schedule, clusters, pooling) -> dict:
@@ -285,10 +353,10 @@ def heldout_metric(model, data: TaskData, schedule, clusters, pooling) -> dict:
         return {}
     was_training = model.training
     model.eval()
-    predictions = []
     with torch.no_grad():
-        for ids, types in zip(data.held_ids, data.held_types):
-            predictions.append(fr.fca_encode(model, ids, types, schedule, clusters, pooling)[0].tolist())
+        everything = list(range(len(data.held_ids)))
+        predictions = forward_rows(model, data.held_ids, data.held_types, everything, schedule, clusters,
+                                   pooling, None).tolist()
     model.train(was_training)
     if data.regression:
         xs = [p[0] for p in predictions]
@@ -325,10 +393,10 @@ def save_state(path: Path, state: dict):
 
 
 def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, lam: float = 0.0,
-               schedule=None, clusters: int = 0, pooling: str = "weighted", identity: dict, teacher=None):
+               schedule=None, clusters: int = 0, pooling: str = "weighted", identity: dict, targets=None):
     """Runs args.steps steps (resuming from out/train_state.pt when it exists). Returns the
-    per-step log rows. With a teacher, the loss is (1 - a) * task loss + a * distillation
-    loss, a = args.distill."""
+    per-step log rows. With the teacher's logits for every training row (`targets`), the loss
+    is (1 - a) * task loss + a * distillation loss, a = args.distill."""
     import torch
     from transformers import get_linear_schedule_with_warmup  # noqa: F401  (schedule below is the same shape)
 
@@ -355,7 +423,7 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
     state_path = out / STATE_FILE
     step, log, elapsed_before = 0, [], 0.0
     if state_path.is_file():
-        state = torch.load(state_path)
+        state = torch.load(state_path, map_location=args.device)
         if state["identity"] != identity:
             diff = sorted(k for k in set(identity) | set(state["identity"])
                           if identity.get(k) != state["identity"].get(k))
@@ -369,7 +437,9 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
         if retention_opt is not None:
             retention_opt.load_state_dict(state["retention_optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
         step, log, elapsed_before = state["step"], state["log"], state["elapsed"]
         print(f"{PROG}: resuming {mode} from step {step}/{args.steps} ({state_path})", file=sys.stderr, flush=True)
 
@@ -379,6 +449,7 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
                                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                 "retention_optimizer": retention_opt.state_dict() if retention_opt else None,
                                 "torch_rng": torch.get_rng_state(), "log": log,
+                                "cuda_rng": torch.cuda.get_rng_state_all() if args.device == "cuda" else None,
                                 "elapsed": elapsed_before + time.time() - started})
 
     model.train()
@@ -388,8 +459,9 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
             index = plan[step]
             logits = forward_batch(model, data, index, schedule, clusters, pooling, soft)
             loss = task_loss(logits, [data.labels[i] for i in index], data.regression)
-            if teacher is not None:
-                kd = distillation_loss(logits, dense_logits(teacher, data, index), args.temperature, data.regression)
+            if targets is not None:
+                kd = distillation_loss(logits, targets[torch.tensor(index, device=targets.device)],
+                                       args.temperature, data.regression)
                 loss = (1.0 - args.distill) * loss + args.distill * kd
             total = loss + soft.penalty(lam) if soft is not None else loss
             total.backward()
@@ -445,7 +517,8 @@ def cmd_finetune(args) -> dict:
         return json.loads((out / FINETUNE_RESULT).read_text())
     argv = ["--task", args.task, "--train", args.train, "--out", str(out), "--epochs", str(args.epochs),
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--max-len", str(args.max_len),
-            "--threads", str(args.threads), "--seed", str(args.seed), "--max-examples", str(args.max_examples)]
+            "--threads", str(args.threads), "--seed", str(args.seed), "--max-examples", str(args.max_examples),
+            "--device", args.device]
     if args.base:
         argv += ["--base", args.base]
     if args.dev:
@@ -468,10 +541,10 @@ def search_once(args, lam: float, out: Path) -> dict:
             return result
         raise TrainError(f"{out} holds a finished search with other options; use a new --out directory")
     out.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_checkpoint_dir(args.model)
+    model, tokenizer = load_checkpoint_dir(args.model, args.device)
     data = TaskData(args, tokenizer)
     layers = model.config.num_hidden_layers
-    soft = SoftExtract(layers, args.buckets)
+    soft = SoftExtract(layers, args.buckets, args.device)
     identity = identity_of(args, "search", {"lambda": lam})
     print(f"{PROG}: search lambda {lam:g}: {len(data.train)} training rows, {len(data.heldout)} held-out rows of "
           f"train, {args.steps} steps of {args.batch_size}, {args.buckets} rank buckets", file=sys.stderr, flush=True)
@@ -561,27 +634,33 @@ def cmd_retrain(args) -> dict:
         schedule = search["schedule"]
     else:
         raise TrainError(f"{args.model} has no {SEARCH_RESULT} (not a search output); pass --schedule R1,R2,...")
-    model, tokenizer = load_checkpoint_dir(args.model)
+    model, tokenizer = load_checkpoint_dir(args.model, args.device)
     try:
         fr.validate_schedule(schedule, model.config.num_hidden_layers, args.clusters, args.pooling)
     except fr.ScheduleError as error:
         raise TrainError(str(error)) from None
     out.mkdir(parents=True, exist_ok=True)
     data = TaskData(args, tokenizer)
+    if args.epochs:
+        args.steps = max(1, math.ceil(args.epochs * len(data.train) / args.batch_size))
     identity = identity_of(args, "retrain", {"schedule": schedule, "clusters": args.clusters, "pooling": args.pooling})
-    teacher = None
+    targets = None
     if args.distill > 0:
         # The teacher is the starting checkpoint run dense: retraining then learns to make
         # the reduced sequence give the dense model's answers, not just the labels.
-        teacher, _ = load_checkpoint_dir(args.teacher or args.model)
+        teacher_path = args.teacher or args.model
+        teacher, _ = load_checkpoint_dir(teacher_path, args.device)
         teacher.eval()
-        teacher.requires_grad_(False)
+        targets = teacher_logits(teacher, data, out, teacher_path)
+        del teacher
     print(f"{PROG}: retrain: schedule {','.join(f'{r:g}' for r in schedule)}, C={args.clusters} {args.pooling}, "
-          f"{len(data.train)} training rows, {args.steps} steps of {args.batch_size}"
-          + (f", distilling from the dense model (a={args.distill:g}, T={args.temperature:g})" if teacher else ""),
+          f"{len(data.train)} training rows, {args.steps} steps of {args.batch_size} "
+          f"({args.steps * args.batch_size / len(data.train):.2f} epochs) on {args.device}"
+          + (f", distilling from the dense model (a={args.distill:g}, T={args.temperature:g})"
+             if targets is not None else ""),
           file=sys.stderr, flush=True)
     log, seconds = train_loop(args, "retrain", model, data, out, schedule=schedule, clusters=args.clusters,
-                              pooling=args.pooling, identity=identity, teacher=teacher)
+                              pooling=args.pooling, identity=identity, targets=targets)
     lengths = [len(i) for i in data.held_ids] or [len(i) for i in data.ids]
     result = {"task": args.task, "schedule": schedule, "clusters": args.clusters, "pooling": args.pooling,
               "lambda": search.get("lambda"), "search": {k: search.get(k) for k in ("lambda", "masses", "steps",
@@ -682,7 +761,7 @@ def cmd_pipeline(args) -> dict:
     retrain_args = argparse.Namespace(**vars(args))
     retrain_args.model, retrain_args.out, retrain_args.steps = str(work / "search"), str(work / "retrain"), \
         args.retrain_steps
-    retrain_args.schedule, retrain_args.lr = None, args.retrain_lr
+    retrain_args.schedule, retrain_args.lr, retrain_args.epochs = None, args.retrain_lr, args.retrain_epochs
     retrain_args.teacher = args.teacher or finetuned
     retrain = cmd_retrain(retrain_args)
     output = args.output.replace("{lambda}", f"{search['lambda']:g}")
@@ -737,9 +816,11 @@ def add_data_options(p, *, steps_default=None):
                         "set is mostly short phrases, its dev set whole sentences) (default 0 = all)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--threads", type=positive_int, default=1,
-                   help="torch threads (default 1: one unpadded sequence at a time is too small to split, and "
-                        "on a loaded machine 2 threads measured 10x slower)")
+    p.add_argument("--threads", type=positive_int, default=THREADS_DEFAULT,
+                   help=f"torch CPU threads (default {THREADS_DEFAULT})")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="where training runs: cpu (default), cuda (a GPU; an error without one) or auto (cuda "
+                        "when torch sees one, else cpu)")
     p.add_argument("--train-word-embeddings", action="store_true",
                    help="also train the word-embedding matrix (default: frozen, faster on CPU)")
     p.add_argument("--warmup", type=float, default=0.06, help="fraction of steps with linear lr warm-up")
@@ -816,6 +897,9 @@ def parse_args(argv=None):
     r.add_argument("--out", required=True)
     r.add_argument("--schedule", help="keep ratios (default: the search's)")
     r.add_argument("--steps", type=positive_int, default=500)
+    r.add_argument("--epochs", type=float, default=0.0,
+                   help="train for this many passes over the training rows instead of --steps (default 0 = use "
+                        "--steps)")
     r.add_argument("--lr", type=float, default=3e-5)
     add_distill_options(r)
 
@@ -854,6 +938,8 @@ def parse_args(argv=None):
     q.add_argument("--search-steps", type=positive_int, default=200)
     q.add_argument("--search-lr", type=float, default=2e-5)
     q.add_argument("--retrain-steps", type=positive_int, default=500)
+    q.add_argument("--retrain-epochs", type=float, default=0.0,
+                   help="retrain for this many passes over the training rows instead of --retrain-steps")
     q.add_argument("--retrain-lr", type=float, default=3e-5)
     add_distill_options(q)
     q.add_argument("--dtype", choices=("fp32", "bf16"), default="bf16")
@@ -872,15 +958,18 @@ def parse_args(argv=None):
         p.error(f"--temperature must be > 0, got {args.temperature}")
     if getattr(args, "lam", None) is not None and args.lam < 0:
         p.error(f"--lambda must be >= 0, got {args.lam}")
+    if getattr(args, "epochs", 0.0) < 0 or getattr(args, "retrain_epochs", 0.0) < 0:
+        p.error("--epochs / --retrain-epochs must be >= 0")
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if hasattr(args, "threads"):
-        import torch
-        torch.set_num_threads(args.threads)
     try:
+        if hasattr(args, "threads"):
+            import torch
+            torch.set_num_threads(args.threads)
+            args.device = tc.resolve_device(args.device)
         {"finetune": cmd_finetune, "search": cmd_search, "retrain": cmd_retrain, "export": cmd_export,
          "pipeline": cmd_pipeline, "heldout": cmd_heldout}[args.command](args)
     except Interrupted as stop:

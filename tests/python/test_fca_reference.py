@@ -556,3 +556,58 @@ def test_fcabert_model_file(tiny, tiny_model_file, tmp_path):
             assert row["layers"] == expected["layers"], flags
             assert max_diff(row["logits"], expected["logits"]) < 1e-6
         assert (rows[0]["layers"][-1]["tokens_out"] < rows[0]["layers"][0]["tokens_in"]) == (schedule[0] is not None)
+
+
+# ---------------------------------------------------------------------------------------
+# Batches of equal-length sequences (training runs them; each row must get what it gets alone)
+
+@pytest.mark.parametrize("n0", [3, 9, 25])
+@pytest.mark.parametrize("ratios,clusters,pooling", [
+    (None, 0, "weighted"),
+    ([0.8, 0.5, 0.3], 0, "weighted"),
+    ([0.8, 0.5, 0.3], 2, "weighted"),
+    ([0.9, 0.6, 0.2], 3, "mean"),
+    ([1.0, 0.05, 0.05], 1, "weighted"),
+])
+def test_batch_encode_matches_one_sequence_at_a_time(tiny, n0, ratios, clusters, pooling):
+    rows = [random_ids(n0, seed) for seed in range(5)]
+    types = [[0] * (n0 // 2) + [1] * (n0 - n0 // 2) for _ in rows]
+    with torch.no_grad():
+        batch = fr.fca_encode_batch(tiny, torch.tensor(rows), torch.tensor(types), ratios, clusters, pooling)
+        alone = [fr.fca_encode(tiny, ids, t, ratios, clusters, pooling)[0] for ids, t in zip(rows, types)]
+    assert batch.shape == (5, 3)
+    for b, a in zip(batch, alone):
+        assert torch.allclose(b, a, atol=2e-5, rtol=0), (b, a)
+    if ratios is not None and n0 == 25:  # the schedule really reduced: dense logits differ
+        with torch.no_grad():
+            dense = fr.fca_encode_batch(tiny, torch.tensor(rows), torch.tensor(types))
+        assert (dense - batch).abs().max().item() > 1e-4
+
+
+def test_batch_reduce_selects_like_select_fine_with_ties():
+    # rows 2, 3 and 5 tie; the lower rows must win, as select_fine's (-score, row) order says
+    scores = torch.tensor([[0.0, 0.1, 0.5, 0.5, 0.2, 0.5, 0.9],
+                           [3.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]], dtype=torch.float64)
+    x = torch.arange(2 * 7 * 4, dtype=torch.float32).view(2, 7, 4)
+    for k, clusters in ((3, 2), (4, 0), (2, 1)):
+        out, fine = fr.fca_reduce_batch(x, scores, k, clusters, "weighted")
+        for b in range(2):
+            expected_fine = fr.select_fine(scores[b].tolist(), k)
+            assert fine[b].tolist() == expected_fine
+            ref, _, _, _ = fr.fca_reduce(x[b], scores[b], list(range(7)), k, clusters, "weighted", 0)
+            assert torch.allclose(out[b], ref, atol=1e-5)
+
+
+def test_batch_encode_is_differentiable(tiny):
+    ids = torch.tensor([random_ids(12, 1), random_ids(12, 2)])
+    logits = fr.fca_encode_batch(tiny, ids, torch.zeros_like(ids), [0.8, 0.5, 0.3], 2, "weighted")
+    logits.sum().backward()
+    grad = tiny.bert.encoder.layer[0].attention.self.query.weight.grad
+    assert grad is not None and grad.abs().sum().item() > 0
+    tiny.zero_grad(set_to_none=True)
+
+
+def test_batch_encode_rejects_ragged_shapes(tiny):
+    ids = torch.tensor([random_ids(6, 1)])
+    with pytest.raises(ValueError, match="one shape"):
+        fr.fca_encode_batch(tiny, ids, torch.zeros((1, 5), dtype=torch.long))

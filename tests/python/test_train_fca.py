@@ -106,6 +106,26 @@ def test_soft_extract_scales_rows_by_their_bucket_weight():
     assert torch.equal(soft(0, h, scores, 5), h)  # layer 0 weights are still 1
 
 
+def test_rank_buckets_of_a_batch_are_each_rows_own():
+    g = torch.Generator().manual_seed(3)
+    scores = torch.rand(4, 13, generator=g, dtype=torch.float64)
+    scores[2, 5] = scores[2, 7]  # a tie inside one row
+    batch = tf.rank_buckets(scores, 5)
+    for row in range(4):
+        assert batch[row].tolist() == tf.rank_buckets(scores[row], 5).tolist()
+
+
+def test_soft_extract_of_a_batch_is_each_rows_own():
+    soft = tf.SoftExtract(num_layers=1, buckets=3)
+    with torch.no_grad():
+        soft.weight[0] = torch.tensor([0.9, 0.5, 0.1])
+    h = torch.rand(3, 8, 4)
+    scores = torch.rand(3, 8, dtype=torch.float64)
+    out = soft(0, h, scores, 8)
+    for row in range(3):
+        assert torch.equal(out[row], soft(0, h[row], scores[row], 8))
+
+
 def test_schedule_from_masses_is_non_increasing_and_in_range():
     assert tf.schedule_from_masses([0.9, 0.95, 0.5, 0.6, 0.0], 0.05) == [0.9, 0.9, 0.5, 0.5, 0.05]
     assert tf.schedule_from_masses([1.0, 1.0], 0.05) == [1.0, 1.0]
@@ -230,6 +250,74 @@ def test_distill_weight_out_of_range_is_a_usage_error(tiny, capsys):
         run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", "x",
             "--schedule", "1,1,1", "--distill", "1.5")
     assert info.value.code == 2 and "--distill must be in [0, 1]" in capsys.readouterr().err
+
+
+def tiny_data(tiny, *extra):
+    argv = [*COMMON[:COMMON.index("--log-every")], "--train", str(tiny["train"]), *extra]
+    args = tf.parse_args(["heldout", *argv, "--model", str(tiny["model"]), "-o", "x"])
+    return tf.TaskData(args, tf.load_checkpoint_dir(str(tiny["model"]))[1])
+
+
+def test_forward_rows_groups_lengths_and_keeps_the_callers_order(tiny):
+    model, _ = tf.load_checkpoint_dir(str(tiny["model"]))
+    model.eval()
+    data = tiny_data(tiny)
+    index = list(range(0, 60, 3))
+    assert len({len(data.ids[i]) for i in index}) > 3  # several lengths in one call
+    schedule = [0.7, 0.5, 0.3]
+    with torch.no_grad():
+        got = tf.forward_rows(model, data.ids, data.types, index, schedule, 2, "weighted", None)
+        for row, i in zip(got, index):
+            alone = fr.fca_encode(model, data.ids[i], data.types[i], schedule, 2, "weighted")[0]
+            assert torch.allclose(row, alone, atol=2e-5, rtol=0)
+
+
+def test_teacher_logits_are_the_dense_models_and_cached(tiny, tmp_path, capsys):
+    teacher, _ = tf.load_checkpoint_dir(str(tiny["model"]))
+    teacher.eval()
+    data = tiny_data(tiny)
+    logits = tf.teacher_logits(teacher, data, tmp_path, str(tiny["model"]))
+    assert logits.shape == (len(data.ids), 2)
+    with torch.no_grad():
+        for i in (0, 17, len(data.ids) - 1):
+            assert torch.allclose(logits[i], fr.fca_encode(teacher, data.ids[i], data.types[i])[0], atol=2e-5)
+    assert "cached in" in capsys.readouterr().err
+    again = tf.teacher_logits(teacher, data, tmp_path, str(tiny["model"]))
+    assert torch.equal(again, logits) and "read from" in capsys.readouterr().err
+    # other rows (another --max-examples): the cache's key differs, so the logits are recomputed
+    fewer = tiny_data(tiny, "--max-examples", "50")
+    assert tf.teacher_logits(teacher, fewer, tmp_path, str(tiny["model"])).shape == (50, 2)
+    assert "cached in" in capsys.readouterr().err
+
+
+def test_retrain_by_epochs_from_a_model_file(tiny, tmp_path):
+    model_file = tmp_path / "dense.fcab"
+    assert run("export", tiny["model"], "-o", model_file, "--dense", "--dtype", "fp32", "--task", "sst2",
+               "--labels", "negative,positive") == 0
+    out = tmp_path / "r"
+    assert run("retrain", *COMMON, "--train", tiny["train"], "--model", model_file, "--out", out,
+               "--schedule", "0.6,0.4,0.3", "--clusters", "1", "--epochs", "0.5", "--distill", "0.5") == 0
+    record = json.loads((out / tf.RETRAIN_RESULT).read_text())
+    assert record["steps"] == 14  # ceil(0.5 * 224 rows / batch 8)
+    assert (out / tf.TEACHER_CACHE).is_file() and (out / "config.json").is_file()
+    # the file's vocabulary and casing tokenize as the checkpoint's own tokenizer does
+    _, from_file = tf.load_checkpoint_dir(str(model_file))
+    _, original = tf.load_checkpoint_dir(str(tiny["model"]))
+    for text in tiny["texts"] + ["The MOVIE was Not GOOD, zebra!"]:
+        assert from_file(text)["input_ids"] == original(text)["input_ids"]
+
+
+def test_device_cuda_without_a_gpu_is_one_line_error(tiny, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", tmp_path / "r",
+               "--schedule", "1,1,1", "--device", "cuda") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sees no CUDA GPU" in err[0]
+    with pytest.raises(SystemExit) as info:  # the dense fine-tuning step has the same option
+        tf.tc.main(["--task", "sst2", "--train", str(tiny["train"]), "--base", str(tiny["model"]),
+                    "--out", str(tmp_path / "f"), "--device", "cuda"])
+    assert "sees no CUDA GPU" in str(info.value.code)
 
 
 # ---------------------------------------------------------------------------------------
