@@ -19,13 +19,20 @@ The method (docs/TRAINING.md has the details and the measured runs):
 Every step saves a checkpoint (--save-every steps, and on Ctrl-C) into its output directory
 and resumes from it when run again with the same options; seeds are fixed, so an interrupted
 and resumed run gives the same weights as an uninterrupted one. The FCA forward is the one of
-tools/fca_reference.py (fca_encode), one unpadded sequence at a time, as the engine runs it.
+tools/fca_reference.py, unpadded, as the engine runs it: the rows of a batch that have one
+length run together (fca_encode_batch), each getting what fca_encode gives it alone. With
+--distill the dense teacher's logits are computed once and cached in the output directory.
+--model and --teacher take a Hugging Face checkpoint directory or an fcabert model file.
 
 Examples (from the repository root):
-  # the committed SST-2 FCA model (models/README.md), from the default model's dense checkpoint
+  # the committed SST-2 FCA model (models/README.md): the calibrated schedule, 3 epochs with distillation
+  .venv/bin/python tools/train_fca.py retrain --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
+      --model models/sst2-minilm-l6.fcab --schedule 1,0.65,0.3,0.05,0.05,0.05 --clusters 2 --heldout 1000 \\
+      --min-tokens 12 --batch-size 32 --epochs 3 --lr 3e-5 --distill 0.8 --out build/fca/sst2-2x-e3
+  # a learned schedule: search lambda for 0.48 of the dense FLOPs, then retrain and export
   .venv/bin/python tools/train_fca.py pipeline --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
       --finetuned build/sst2-minilm --flops-target 0.48 --lambda-min 0.02 --lambda-max 0.5 --probes 3 \\
-      --search-steps 40 --retrain-steps 150 --batch-size 16 --max-examples 16000 --min-tokens 12 \\
+      --search-steps 40 --retrain-epochs 3 --min-tokens 12 --distill 0.8 \\
       --clusters 2 --work build/fca/sst2-target0.48 -o 'build/models/sst2-fca-lambda{lambda}.fcab'
   # a pair task, all steps (dense fine-tuning included), lambda searched for half the FLOPs
   .venv/bin/python tools/train_fca.py pipeline --task mrpc --train ../shared/data/glue/MRPC/train.tsv \\

@@ -413,3 +413,13 @@ def test_missing_checkpoint_is_one_line_error(tiny, tmp_path, capsys):
                "--lambda", "0.1") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("train_fca.py: error:") and "no config.json" in err[-1]
+
+
+def test_pipeline_retrains_for_the_epochs_asked(tiny, tmp_path):
+    work, output = tmp_path / "work", tmp_path / "m.fcab"
+    assert run("pipeline", *COMMON, "--train", tiny["train"], "--finetuned", tiny["model"], "--work", work,
+               "-o", output, "--lambda", "0.3", "--search-steps", "4", "--retrain-epochs", "0.25",
+               "--clusters", "1", "--distill", "0.5", "--dtype", "fp32") == 0
+    summary = json.loads((work / "pipeline.json").read_text())
+    assert summary["retrain_steps"] == 7 and summary["search_steps"] == 4  # ceil(0.25 * 224 rows / 8)
+    assert output.is_file() and (work / "retrain" / tf.TEACHER_CACHE).is_file()
