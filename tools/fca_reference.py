@@ -130,15 +130,16 @@ def group_sizes(m: int, c: int) -> list[int]:
 
 
 def pooling_weights(group_scores, pooling: str):
-    """The weights of one group: softmax of its float64 scores (weighted) or 1/|group|
-    (mean). Returned in float64; they sum to 1."""
+    """The weights of one group (scores [m]) or of one group per sequence ([B, m]): softmax of
+    the float64 scores over the group (weighted) or 1/|group| (mean). Returned in float64;
+    they sum to 1 over the last dimension."""
     import torch
 
     s = group_scores.to(torch.float64)
     if pooling == "weighted":
-        return torch.softmax(s, dim=0)
+        return torch.softmax(s, dim=-1)
     if pooling == "mean":
-        return torch.full_like(s, 1.0 / s.shape[0])
+        return torch.full_like(s, 1.0 / s.shape[-1])
     raise ScheduleError(f"pooling is {pooling!r}; expected 'weighted' or 'mean'")
 
 
@@ -222,6 +223,16 @@ def feed_forward_sublayer(layer, h):
     return layer.output.LayerNorm(layer.output.dropout(layer.output.dense(inter)) + h)
 
 
+def _checked_layers(model, keep_ratios, clusters: int, pooling: str, soft_extract):
+    """The encoder layers, after checking the architecture and the schedule (both forwards)."""
+    _check_architecture(model.config)
+    layers = model.bert.encoder.layer
+    validate_schedule(keep_ratios, len(layers), clusters, pooling)
+    if soft_extract is not None and keep_ratios is not None:
+        raise ScheduleError("soft_extract replaces the hard FCA step; pass keep_ratios=None with it")
+    return layers
+
+
 def fca_encode(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | None = None,
                clusters: int = 0, pooling: str = "weighted", return_weights: bool = False,
                soft_extract=None):
@@ -238,11 +249,7 @@ def fca_encode(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | 
     import torch
 
     config = model.config
-    _check_architecture(config)
-    layers = model.bert.encoder.layer
-    validate_schedule(keep_ratios, len(layers), clusters, pooling)
-    if soft_extract is not None and keep_ratios is not None:
-        raise ScheduleError("soft_extract replaces the hard FCA step; pass keep_ratios=None with it")
+    layers = _checked_layers(model, keep_ratios, clusters, pooling, soft_extract)
     device = model.bert.embeddings.word_embeddings.weight.device
     ids_t = torch.as_tensor(input_ids, dtype=torch.long, device=device)
     types_t = torch.as_tensor(token_type_ids, dtype=torch.long, device=device)
@@ -303,13 +310,7 @@ def fca_reduce_batch(x, scores, k: int, clusters: int, pooling: str):
     member_scores = scores.gather(1, coarse)
     pooled, start = [], 0
     for size in group_sizes(n - k, min(clusters, n - k)):
-        group = member_scores[:, start:start + size]
-        if pooling == "weighted":
-            w = torch.softmax(group, dim=1)
-        elif pooling == "mean":
-            w = torch.full_like(group, 1.0 / size)
-        else:
-            raise ScheduleError(f"pooling is {pooling!r}; expected 'weighted' or 'mean'")
+        w = pooling_weights(member_scores[:, start:start + size], pooling)
         pooled.append(torch.matmul(w.to(x.dtype)[:, None, :], members[:, start:start + size])[:, 0])
         start += size
     if pooled:
@@ -325,11 +326,7 @@ def fca_encode_batch(model, input_ids, token_type_ids, keep_ratios: Sequence[flo
     each sequence gets exactly what fca_encode gives it alone (training groups its batches
     by length to run this). soft_extract takes (layer, h [B, n, d], scores [B, n], n0)."""
     config = model.config
-    _check_architecture(config)
-    layers = model.bert.encoder.layer
-    validate_schedule(keep_ratios, len(layers), clusters, pooling)
-    if soft_extract is not None and keep_ratios is not None:
-        raise ScheduleError("soft_extract replaces the hard FCA step; pass keep_ratios=None with it")
+    layers = _checked_layers(model, keep_ratios, clusters, pooling, soft_extract)
     if input_ids.dim() != 2 or token_type_ids.shape != input_ids.shape:
         raise ValueError(f"input_ids and token_type_ids must be [batch, length] of one shape, got "
                          f"{tuple(input_ids.shape)} and {tuple(token_type_ids.shape)}")
