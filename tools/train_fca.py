@@ -188,6 +188,29 @@ def flops_ratio(config, lengths, ratios, clusters: int, pooling: str) -> float:
 # Data and model
 # ---------------------------------------------------------------------------------------
 
+def split_heldout(n_rows: int, args) -> tuple[list[int], list[int]]:
+    """Row numbers of TRAIN (0 = the first data row) held out and kept for training, drawn
+    by the seed; every step (and the pipeline's dense fine-tuning) draws the same split."""
+    if args.heldout < 0 or args.heldout >= n_rows:
+        raise TrainError(f"--heldout {args.heldout} must be >= 0 and below the {n_rows} rows of {args.train}")
+    order = list(range(n_rows))
+    random.Random(args.seed).shuffle(order)
+    return order[:args.heldout], order[args.heldout:]
+
+
+def write_train_lines(train: str, task: str, row_numbers, out: Path):
+    """The header (if the task's files have one) and the chosen data lines of TRAIN, in file
+    order and byte for byte, as a GLUE .tsv that every reader here and in fcabert accepts."""
+    raw = Path(train).read_bytes().decode("utf-8")
+    lines = raw[1:].split("\n") if raw.startswith("\ufeff") else raw.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    header = lines[:1] if TASKS[task].has_header else []
+    body = lines[len(header):]
+    rows = header + [body[i] for i in sorted(row_numbers)]
+    write_text_atomically(out, "".join(line + "\n" for line in rows), parents=True)
+
+
 class TaskData:
     """The training rows and the held-out slice of TRAIN (never dev), tokenized."""
 
@@ -198,12 +221,7 @@ class TaskData:
             raise TrainError(f"training file {args.train} does not exist")
         rows = read_glue_tsv(args.train, args.task)
         self.regression = not TASKS[args.task].labels
-        rng = random.Random(args.seed)
-        order = list(range(len(rows)))
-        rng.shuffle(order)
-        if args.heldout < 0 or args.heldout >= len(rows):
-            raise TrainError(f"--heldout {args.heldout} must be >= 0 and below the {len(rows)} rows of {args.train}")
-        held, rest = order[:args.heldout], order[args.heldout:]
+        held, rest = split_heldout(len(rows), args)
         if args.max_examples:
             rest = rest[:args.max_examples]
         self.train = [rows[i] for i in rest]
@@ -693,16 +711,8 @@ def cmd_heldout(args) -> dict:
     data = TaskData(args, BertTokenizerFast.from_pretrained(args.model))
     if not data.heldout_rows:
         raise TrainError("the held-out slice is empty (--heldout 0, or no row has --min-tokens tokens)")
-    raw = Path(args.train).read_bytes().decode("utf-8")
-    lines = raw[1:].split("\n") if raw.startswith("\ufeff") else raw.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    header = lines[:1] if TASKS[args.task].has_header else []
-    body = lines[len(header):]
-    out = Path(args.output)
-    rows = header + [body[i] for i in sorted(data.heldout_rows)]
-    write_text_atomically(out, "".join(line + "\n" for line in rows))
-    print(f"{PROG}: wrote {len(data.heldout_rows)} held-out rows of {args.train} to {out}", file=sys.stderr)
+    write_train_lines(args.train, args.task, data.heldout_rows, Path(args.output))
+    print(f"{PROG}: wrote {len(data.heldout_rows)} held-out rows of {args.train} to {args.output}", file=sys.stderr)
     return {"rows": len(data.heldout_rows)}
 
 
@@ -747,6 +757,19 @@ def cmd_export(args, command: str | None = None) -> dict:
     return entry
 
 
+def finetune_rows(args, work: Path) -> str:
+    """TRAIN without the held-out slice, so that the dense model, like every later step,
+    never sees the rows the held-out read-outs and the candidate choice are made on."""
+    if args.heldout == 0:
+        return args.train
+    _, rest = split_heldout(len(read_glue_tsv(args.train, args.task)), args)
+    path = work / "finetune-train.tsv"
+    write_train_lines(args.train, args.task, rest, path)
+    print(f"{PROG}: step 1 (finetune) trains on {len(rest)} rows of {args.train}, without the {args.heldout} "
+          f"held-out ones ({path})", file=sys.stderr)
+    return str(path)
+
+
 def cmd_pipeline(args) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -759,6 +782,7 @@ def cmd_pipeline(args) -> dict:
         finetuned = str(work / "finetune")
         ft = argparse.Namespace(**vars(args))
         ft.out, ft.epochs, ft.lr, ft.force = finetuned, args.finetune_epochs, args.finetune_lr, False
+        ft.train = finetune_rows(args, work)
         ft.max_examples, ft.batch_size = args.finetune_max_examples, args.finetune_batch_size
         cmd_finetune(ft)
     search_args = argparse.Namespace(**vars(args))
@@ -776,7 +800,12 @@ def cmd_pipeline(args) -> dict:
                                      schedule=None, dense=False, clusters=None, pooling=None, task=args.task,
                                      labels=None, manifest=args.manifest)
     entry = cmd_export(export_args, command)
-    summary = {"task": args.task, "output": output, "lambda": search["lambda"], "schedule": retrain["schedule"],
+    if args.dense_output:
+        dense_args = argparse.Namespace(**{**vars(export_args), "source": finetuned, "output": args.dense_output,
+                                           "dense": True})
+        cmd_export(dense_args, command)
+    summary = {"task": args.task, "output": output, "dense_output": args.dense_output,
+               "lambda": search["lambda"], "schedule": retrain["schedule"],
                "clusters": retrain["clusters"], "pooling": retrain["pooling"],
                "search_seconds": search["seconds"], "retrain_seconds": retrain["seconds"],
                "search_steps": search["steps"], "retrain_steps": retrain["steps"], "train_rows": retrain["train_rows"],
@@ -936,6 +965,8 @@ def parse_args(argv=None):
     q.add_argument("-o", "--output", required=True,
                    help="model file to write; {lambda} in the name becomes the lambda used (found by --flops-target)")
     q.add_argument("--finetuned", help="skip step 1: use this dense fine-tuned checkpoint")
+    q.add_argument("--dense-output", help="also export the dense fine-tuned model (step 1's, or --finetuned) to this "
+                                          "model file, the reference of `fcabert eval --compare-dense`")
     q.add_argument("--base", default=tc.default_base_model(), help="pretrained checkpoint for step 1")
     q.add_argument("--dev", help="step 1 only: dev.tsv evaluated once at the end (reporting only)")
     q.add_argument("--finetune-epochs", type=float, default=3.0)

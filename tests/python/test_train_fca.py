@@ -423,3 +423,23 @@ def test_pipeline_retrains_for_the_epochs_asked(tiny, tmp_path):
     summary = json.loads((work / "pipeline.json").read_text())
     assert summary["retrain_steps"] == 7 and summary["search_steps"] == 4  # ceil(0.25 * 224 rows / 8)
     assert output.is_file() and (work / "retrain" / tf.TEACHER_CACHE).is_file()
+
+
+def test_pipeline_finetunes_without_the_heldout_rows_and_writes_both_models(tiny, tmp_path):
+    work, output, dense = tmp_path / "work", tmp_path / "fca.fcab", tmp_path / "dense.fcab"
+    heldout = tmp_path / "heldout.tsv"
+    data_options = COMMON[:COMMON.index("--log-every")]
+    assert run("heldout", *data_options, "--train", tiny["train"], "--model", tiny["model"], "-o", heldout) == 0
+    assert run("pipeline", *COMMON, "--train", tiny["train"], "--base", tiny["model"], "--finetune-epochs", "0.1",
+               "--work", work, "-o", output, "--dense-output", dense, "--lambda", "0.3", "--search-steps", "2",
+               "--retrain-steps", "2", "--clusters", "1", "--dtype", "fp32") == 0
+    train_lines = tiny["train"].read_text(encoding="utf-8").splitlines()
+    finetuned_on = (work / "finetune-train.tsv").read_text(encoding="utf-8").splitlines()
+    held = heldout.read_text(encoding="utf-8").splitlines()[1:]
+    assert finetuned_on[0] == train_lines[0] and len(finetuned_on) - 1 == len(train_lines) - 1 - 16
+    assert sorted(finetuned_on[1:] + held) == sorted(train_lines[1:])  # a partition of TRAIN's rows
+    assert not set(finetuned_on[1:]) & set(held)
+    dense_meta = parse_metadata(str(dense), read_header(str(dense))[0])
+    fca_meta = parse_metadata(str(output), read_header(str(output))[0])
+    assert dense_meta["fca"]["keep_ratios"] == [] and len(fca_meta["fca"]["keep_ratios"]) == 3
+    assert json.loads((work / "pipeline.json").read_text())["dense_output"] == str(dense)
