@@ -44,6 +44,17 @@ from tools.atomic_write import write_text_atomically
 REPO = Path(__file__).resolve().parents[1]
 HAND_SCHEDULE = "0.65,0.45,0.35,0.3,0.25,0.2"
 
+
+def _pipeline_task(task: str, folder: str, metric: str) -> dict:
+    """A task whose dense and FCA models both come from one `train_fca.py pipeline` run
+    (docs/TRAINING.md has the command; models/README.md the cards)."""
+    return {"dir": folder, "metric": metric, "dense": f"build/models/{task}-minilm-l6.fcab", "learned": [],
+            "min_tokens": 0,
+            "dense_command": (f".venv/bin/python tools/train_fca.py pipeline --task {task} "
+                              f"--train ../shared/data/glue/{folder}/train.tsv ... "
+                              f"--dense-output build/models/{task}-minilm-l6.fcab (docs/TRAINING.md)")}
+
+
 # What we know about each task. `dense_command` makes the dense model when it is missing.
 TASKS = {
     "sst2": {
@@ -54,18 +65,10 @@ TASKS = {
         "min_tokens": 10,
         "dense_command": "see models/README.md (tools/train_classifier.py --task sst2 ... then tools/convert.py)",
     },
-    "mrpc": {
-        "dir": "MRPC",
-        "metric": "GLUE score (mean of F1 and accuracy)",
-        "dense": "build/models/mrpc-minilm-l6.fcab",
-        "learned": [],
-        "min_tokens": 0,
-        "dense_command": (".venv/bin/python tools/train_fca.py finetune --task mrpc "
-                          "--train ../shared/data/glue/MRPC/train.tsv --dev ../shared/data/glue/MRPC/dev.tsv "
-                          "--max-len 128 --epochs 3 --lr 8e-5 --threads 2 --out build/fca/mrpc3/finetune && "
-                          ".venv/bin/python tools/train_fca.py export build/fca/mrpc3/finetune --dense "
-                          "-o build/models/mrpc-minilm-l6.fcab --task mrpc --manifest build/models/MANIFEST.json"),
-    },
+    "mrpc": _pipeline_task("mrpc", "MRPC", "GLUE score (mean of F1 and accuracy)"),
+    "stsb": _pipeline_task("stsb", "STS-B", "GLUE score (mean of Pearson and Spearman)"),
+    "cola": _pipeline_task("cola", "CoLA", "GLUE score (Matthews correlation)"),
+    "rte": _pipeline_task("rte", "RTE", "accuracy"),
 }
 TRAIN_FCA_HINT = ("the FCA training pipeline, tools/train_fca.py (issue 5 part 2), which writes the models "
                   "and build/models/MANIFEST.json")

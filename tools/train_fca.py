@@ -705,10 +705,7 @@ def cmd_retrain(args) -> dict:
 def cmd_heldout(args) -> dict:
     """The held-out slice, as the other steps draw it (same seed, --heldout, --min-tokens),
     written as a GLUE .tsv: the header and the chosen lines of TRAIN, in file order."""
-    from transformers import BertTokenizerFast
-    if not Path(args.model, "vocab.txt").is_file():
-        raise TrainError(f"{args.model} has no vocab.txt (pass the checkpoint whose tokenizer --min-tokens counts with)")
-    data = TaskData(args, BertTokenizerFast.from_pretrained(args.model))
+    data = TaskData(args, load_checkpoint_dir(args.model)[1])  # the tokenizer --min-tokens counts with
     if not data.heldout_rows:
         raise TrainError("the held-out slice is empty (--heldout 0, or no row has --min-tokens tokens)")
     write_train_lines(args.train, args.task, data.heldout_rows, Path(args.output))
@@ -953,7 +950,8 @@ def parse_args(argv=None):
 
     h = sub.add_parser("heldout", help="write the held-out slice of TRAIN as a GLUE .tsv (for fcabert eval)")
     add_data_options(h)
-    h.add_argument("--model", required=True, help="a checkpoint directory whose tokenizer counts --min-tokens")
+    h.add_argument("--model", required=True,
+                   help="a checkpoint directory or fcabert model file whose tokenizer counts --min-tokens")
     h.add_argument("-o", "--output", required=True, help="the .tsv to write")
 
     q = sub.add_parser("pipeline", help="all steps; finished steps are skipped, interrupted ones resume")

@@ -106,7 +106,7 @@ def test_calibrated_points_come_from_fcabert_calibrate(run):
 def test_missing_models_are_listed_with_their_commands(run):
     md = run["md"]
     assert "not-yet.fcab" in md and "python tools/train_fca.py --lambda 0.1 --out not-yet.fcab" in md
-    assert "dense mrpc model" in md and "tools/train_fca.py finetune --task mrpc" in md
+    assert "dense mrpc model" in md and "tools/train_fca.py pipeline --task mrpc" in md
     assert "missing: dense mrpc model" in run["first"].stderr
     assert "## MRPC" in md and "No point could be measured yet" in md
     assert "![sst2 trade-off](tradeoff_sst2.svg)" in md

@@ -345,6 +345,16 @@ def test_heldout_file_is_exactly_the_rows_never_trained_on(tiny, tmp_path, min_t
         assert len(held) < 16
 
 
+def test_heldout_from_a_model_file_is_the_checkpoints_slice(tiny, tmp_path):
+    model_file, from_dir, from_file = tmp_path / "dense.fcab", tmp_path / "a.tsv", tmp_path / "b.tsv"
+    assert run("export", tiny["model"], "-o", model_file, "--dense", "--dtype", "fp32", "--task", "sst2",
+               "--labels", "negative,positive") == 0
+    argv = [*COMMON[:COMMON.index("--log-every")], "--train", tiny["train"], "--min-tokens", "14"]
+    assert run("heldout", *argv, "--model", tiny["model"], "-o", from_dir) == 0
+    assert run("heldout", *argv, "--model", model_file, "-o", from_file) == 0
+    assert from_file.read_text(encoding="utf-8") == from_dir.read_text(encoding="utf-8")
+
+
 def test_skip_batches_continues_the_seeds_batch_sequence(tiny):
     argv = [*COMMON[:COMMON.index("--log-every")], "--train", str(tiny["train"])]
     data = tf.TaskData(tf.parse_args(["heldout", *argv, "--model", str(tiny["model"]), "-o", "x"]),
