@@ -57,6 +57,7 @@ import math
 import random
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -767,6 +768,55 @@ def finetune_rows(args, work: Path) -> str:
     return str(path)
 
 
+CALIBRATE_DIR = "calibrate"
+
+
+def default_fcabert() -> str:
+    return str(Path(__file__).resolve().parents[1] / "build" / "fcabert")
+
+
+def calibrate_step(args, finetuned: str, work: Path) -> dict:
+    """Step 2 without training: `fcabert calibrate` on the dense model, scored on the held-out
+    rows of TRAIN (which no step trains on), finds the schedule of C clusters with the least
+    disagreement with dense at --flops-target; retraining then starts from the dense weights.
+    The engine's greedy search meets a FLOPs target exactly, where the soft-extract search's
+    lambda -> FLOPs map can jump past it (MRPC 2026-12-02: lambda 0.1265 -> 0.474 x dense,
+    0.1687 -> 0.151)."""
+    out = work / CALIBRATE_DIR
+    result_path = out / "calibrate.json"
+    if result_path.is_file():
+        print(f"{PROG}: step 2 (calibrate) already done in {out}; reusing it", file=sys.stderr)
+        return json.loads(result_path.read_text())
+    if not Path(args.fcabert).is_file():
+        raise TrainError(f"--calibrate needs the fcabert binary, {args.fcabert} does not exist: build it "
+                         f"(scripts/setup.sh) or pass --fcabert PATH")
+    if args.heldout == 0:
+        raise TrainError("--calibrate scores schedules on the held-out rows: pass --heldout N > 0")
+    started = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    dense, heldout, calibrated = out / "dense.fcab", out / "heldout.tsv", out / "calibrated.fcab"
+    cmd_export(argparse.Namespace(source=finetuned, output=str(dense), dtype="fp32", schedule=None, dense=True,
+                                  clusters=None, pooling=None, task=args.task, labels=None, manifest=None))
+    cmd_heldout(argparse.Namespace(**{**vars(args), "model": finetuned, "output": str(heldout)}))
+    argv = [args.fcabert, "calibrate", "-m", str(dense), "--data", str(heldout), "--task", args.task,
+            "--limit", "0", "--flops-target", f"{args.flops_target:g}", "--clusters", str(args.clusters),
+            "--pooling", args.pooling, "--min-ratio", f"{args.min_ratio:g}", "--max-len", str(args.max_len),
+            "-t", str(args.threads), "-o", str(calibrated), "--force", "--json", str(out / "search.json")]
+    print(f"{PROG}: step 2 (calibrate): {shlex.join(argv)}", file=sys.stderr, flush=True)
+    if subprocess.run(argv).returncode != 0:
+        raise TrainError(f"fcabert calibrate failed (message above); command: {shlex.join(argv)}")
+    from tools.fcabert_model import parse_metadata, read_header
+    fca = parse_metadata(str(calibrated), read_header(str(calibrated))[0])["fca"]
+    result = {"schedule": [float(r) for r in fca["keep_ratios"]], "clusters": fca["clusters"],
+              "pooling": fca["pooling"], "flops_target": args.flops_target, "lambda": None, "steps": 0,
+              "heldout_rows": sum(1 for _ in open(heldout, encoding="utf-8")) - int(TASKS[args.task].has_header),
+              "seconds": round(time.time() - started, 1), "command": shlex.join(argv)}
+    write_text_atomically(result_path, json.dumps(result, indent=2) + "\n")
+    print(f"{PROG}: step 2 (calibrate): schedule {','.join(f'{r:g}' for r in result['schedule'])}, C={args.clusters}, "
+          f"{result['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
 def cmd_pipeline(args) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -782,26 +832,31 @@ def cmd_pipeline(args) -> dict:
         ft.train = finetune_rows(args, work)
         ft.max_examples, ft.batch_size = args.finetune_max_examples, args.finetune_batch_size
         cmd_finetune(ft)
-    search_args = argparse.Namespace(**vars(args))
-    search_args.model, search_args.out, search_args.steps = finetuned, str(work / "search"), args.search_steps
-    search_args.lr = args.search_lr
-    search = cmd_search(search_args)
     retrain_args = argparse.Namespace(**vars(args))
-    retrain_args.model, retrain_args.out, retrain_args.steps = str(work / "search"), str(work / "retrain"), \
-        args.retrain_steps
-    retrain_args.schedule, retrain_args.lr, retrain_args.epochs = None, args.retrain_lr, args.retrain_epochs
+    if args.calibrate:
+        search = calibrate_step(args, finetuned, work)
+        retrain_args.model, retrain_args.schedule = finetuned, ",".join(repr(r) for r in search["schedule"])
+    else:
+        search_args = argparse.Namespace(**vars(args))
+        search_args.model, search_args.out, search_args.steps = finetuned, str(work / "search"), args.search_steps
+        search_args.lr = args.search_lr
+        search = cmd_search(search_args)
+        retrain_args.model, retrain_args.schedule = str(work / "search"), None
+    retrain_args.out, retrain_args.steps = str(work / "retrain"), args.retrain_steps
+    retrain_args.lr, retrain_args.epochs = args.retrain_lr, args.retrain_epochs
     retrain_args.teacher = args.teacher or finetuned
     retrain = cmd_retrain(retrain_args)
-    output = args.output.replace("{lambda}", f"{search['lambda']:g}")
+    output = args.output.replace("{lambda}", f"{search['lambda']:g}") if search["lambda"] is not None else args.output
     export_args = argparse.Namespace(source=str(work / "retrain"), output=output, dtype=args.dtype,
                                      schedule=None, dense=False, clusters=None, pooling=None, task=args.task,
                                      labels=None, manifest=args.manifest)
     entry = cmd_export(export_args, command)
     if args.dense_output:
         dense_args = argparse.Namespace(**{**vars(export_args), "source": finetuned, "output": args.dense_output,
-                                           "dense": True})
+                                           "dense": True, "manifest": None})  # the manifest lists FCA models
         cmd_export(dense_args, command)
     summary = {"task": args.task, "output": output, "dense_output": args.dense_output,
+               "schedule_from": "calibrate" if args.calibrate else "search",
                "lambda": search["lambda"], "schedule": retrain["schedule"],
                "clusters": retrain["clusters"], "pooling": retrain["pooling"],
                "search_seconds": search["seconds"], "retrain_seconds": retrain["seconds"],
@@ -963,6 +1018,10 @@ def parse_args(argv=None):
     q.add_argument("-o", "--output", required=True,
                    help="model file to write; {lambda} in the name becomes the lambda used (found by --flops-target)")
     q.add_argument("--finetuned", help="skip step 1: use this dense fine-tuned checkpoint")
+    q.add_argument("--calibrate", action="store_true",
+                   help="step 2 without training: `fcabert calibrate` on the held-out rows finds the schedule at "
+                        "--flops-target (C = --clusters), and retraining starts from the dense weights")
+    q.add_argument("--fcabert", default=default_fcabert(), help="--calibrate: the fcabert binary (default: %(default)s)")
     q.add_argument("--dense-output", help="also export the dense fine-tuned model (step 1's, or --finetuned) to this "
                                           "model file, the reference of `fcabert eval --compare-dense`")
     q.add_argument("--base", default=tc.default_base_model(), help="pretrained checkpoint for step 1")
@@ -994,6 +1053,8 @@ def parse_args(argv=None):
         p.error(f"--temperature must be > 0, got {args.temperature}")
     if getattr(args, "lam", None) is not None and args.lam < 0:
         p.error(f"--lambda must be >= 0, got {args.lam}")
+    if getattr(args, "calibrate", False) and args.flops_target is None:
+        p.error("--calibrate needs --flops-target (the FLOPs share of dense the schedule must meet)")
     if getattr(args, "epochs", 0.0) < 0 or getattr(args, "retrain_epochs", 0.0) < 0:
         p.error("--epochs / --retrain-epochs must be >= 0")
     return args

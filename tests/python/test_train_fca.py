@@ -442,7 +442,8 @@ def test_pipeline_finetunes_without_the_heldout_rows_and_writes_both_models(tiny
     assert run("heldout", *data_options, "--train", tiny["train"], "--model", tiny["model"], "-o", heldout) == 0
     assert run("pipeline", *COMMON, "--train", tiny["train"], "--base", tiny["model"], "--finetune-epochs", "0.1",
                "--work", work, "-o", output, "--dense-output", dense, "--lambda", "0.3", "--search-steps", "2",
-               "--retrain-steps", "2", "--clusters", "1", "--dtype", "fp32") == 0
+               "--retrain-steps", "2", "--clusters", "1", "--dtype", "fp32", "--manifest", tmp_path / "M.json") == 0
+    assert [e["path"] for e in json.loads((tmp_path / "M.json").read_text())] == [str(output)]  # FCA models only
     train_lines = tiny["train"].read_text(encoding="utf-8").splitlines()
     finetuned_on = (work / "finetune-train.tsv").read_text(encoding="utf-8").splitlines()
     held = heldout.read_text(encoding="utf-8").splitlines()[1:]
@@ -453,3 +454,31 @@ def test_pipeline_finetunes_without_the_heldout_rows_and_writes_both_models(tiny
     fca_meta = parse_metadata(str(output), read_header(str(output))[0])
     assert dense_meta["fca"]["keep_ratios"] == [] and len(fca_meta["fca"]["keep_ratios"]) == 3
     assert json.loads((work / "pipeline.json").read_text())["dense_output"] == str(dense)
+
+
+def test_pipeline_calibrate_takes_the_engines_schedule_and_retrains_the_dense_weights(tiny, tmp_path, fcabert_bin):
+    work, output = tmp_path / "work", tmp_path / "fca.fcab"
+    assert run("pipeline", *COMMON, "--train", tiny["train"], "--finetuned", tiny["model"], "--work", work,
+               "-o", output, "--calibrate", "--fcabert", fcabert_bin, "--flops-target", "0.6",
+               "--retrain-steps", "2", "--clusters", "1", "--dtype", "fp32") == 0
+    calibrated = json.loads((work / "calibrate" / "calibrate.json").read_text())
+    assert calibrated["heldout_rows"] == 16 and calibrated["flops_target"] == 0.6
+    engine = parse_metadata(str(work / "calibrate" / "calibrated.fcab"),
+                            read_header(str(work / "calibrate" / "calibrated.fcab"))[0])["fca"]
+    record = json.loads((work / "retrain" / tf.RETRAIN_RESULT).read_text())
+    assert record["schedule"] == calibrated["schedule"] == [float(r) for r in engine["keep_ratios"]]
+    assert min(record["schedule"]) < 1.0 and not (work / "search").exists()
+    assert record["heldout_flops_ratio"] <= 0.6 + 1e-9  # the engine met the target on the same held-out rows
+    summary = json.loads((work / "pipeline.json").read_text())
+    assert summary["schedule_from"] == "calibrate" and summary["lambda"] is None and output.is_file()
+
+
+def test_pipeline_calibrate_needs_a_flops_target_and_the_binary(tiny, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        run("pipeline", *COMMON, "--train", tiny["train"], "--finetuned", tiny["model"], "--work", tmp_path / "w",
+            "-o", tmp_path / "m.fcab", "--calibrate", "--lambda", "0.1")
+    assert info.value.code == 2 and "--calibrate needs --flops-target" in capsys.readouterr().err
+    assert run("pipeline", *COMMON, "--train", tiny["train"], "--finetuned", tiny["model"], "--work", tmp_path / "w",
+               "-o", tmp_path / "m.fcab", "--calibrate", "--flops-target", "0.5",
+               "--fcabert", tmp_path / "no-such-binary") == 1
+    assert "needs the fcabert binary" in capsys.readouterr().err
