@@ -33,6 +33,8 @@ def model_seeds(tmp: Path) -> None:
         (1, ["neg", "pos"], False, False, [0.5], "BF16"),
         (2, ["a", "b", "c"], True, False, [1.0, 0.5], "F32"),
         (1, ["score"], True, True, [], "BF16"),
+        (1, ["neg", "pos"], False, False, [], "I8"),  # int8 matrices with their "_scale" tensors
+        (2, ["a", "b", "c"], True, False, [1.0, 0.5], "I8"),
     ]
     rng = np.random.default_rng(7)  # one generator for all variants: each file's weights differ
     for i, (layers, labels, pair, regression, ratios, matrix_dtype) in enumerate(variants):

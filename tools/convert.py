@@ -11,6 +11,7 @@ Examples:
   tools/convert.py build/sst2-minilm -o models/sst2-minilm-l6.fcab --task sst2
   tools/convert.py MINILM_DIR --init-head-seed 0 --labels negative,positive -o minilm.fcab
   tools/convert.py build/sst2-minilm -o sst2-fca.fcab --schedule 1,0.9,0.8,0.7,0.6,0.5 --clusters 4
+  tools/convert.py build/sst2-minilm -o sst2-int8.fcab --task sst2 --dtype int8
 
 Every problem is one line "convert.py: error: ..." on stderr and exit code 1.
 """
@@ -34,6 +35,8 @@ CONVERTER_VERSION = "1.0"
 PAIR_TASKS = {"mrpc", "stsb", "qqp", "mnli", "mnlimm", "qnli", "rte", "wnli"}
 REGRESSION_TASKS = {"stsb"}
 DEFAULT_CLUSTERS = 4
+# --dtype -> the model-file dtype of the 2-D matrices (I8: int8 with a "_scale" tensor per matrix).
+MATRIX_DTYPES = {"fp32": "F32", "bf16": "BF16", "int8": "I8"}
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
 # HF's "no limit" sentinel for model_max_length is ~1e30; anything this large means unset.
 UNSET_MAX_LENGTH = 10**9
@@ -67,8 +70,12 @@ def parse_args(argv=None):
                         "multi_label_classification)")
     p.add_argument("--pair", action=argparse.BooleanOptionalAction, default=None,
                    help="sentence-pair input (default: true for mrpc, stsb, qqp, mnli, qnli, rte, wnli)")
-    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
-                   help="storage of the 2-D weight matrices; 1-D tensors stay fp32 (default: fp32)")
+    p.add_argument("--dtype", choices=tuple(MATRIX_DTYPES), default="fp32",
+                   help="storage of the 2-D weight matrices (embeddings included): fp32, bf16 (half the "
+                        "size) or int8 (a quarter, plus one fp32 scale per row; symmetric per-row "
+                        "quantization, docs/MODEL_FORMAT.md); 1-D tensors stay fp32. The engine widens "
+                        "bf16 and int8 to fp32 at load, so its fp32 precision then runs the rounded "
+                        "weights (default: fp32)")
     p.add_argument("--schedule", metavar="R1,R2,...",
                    help="FCA keep ratios, one per layer, each in (0, 1], non-increasing (default: dense)")
     p.add_argument("--clusters", metavar="C", type=int, default=DEFAULT_CLUSTERS,
@@ -512,7 +519,7 @@ def check_weights(src: Source, weights: dict, config: dict, outputs: int):
 
 
 def storage_dtype(shape, dtype_option: str) -> str:
-    return "BF16" if dtype_option == "bf16" and len(shape) == 2 else "F32"
+    return MATRIX_DTYPES[dtype_option] if len(shape) == 2 else "F32"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,10 +6,14 @@ of 64), then the tensors, contiguous, row-major, little-endian. The header's "__
 holds string values: "format" = "fcabert", "format_version" = "1", and the JSON texts
 "config", "tokenizer", "head", "fca" and "provenance".
 
+Tensors are stored as F32, BF16 or I8: int8 with one F32 scale per row in a companion tensor
+NAME + "_scale" (2-D tensors only; value = int8 * scale[row]).
+
 This module mirrors the C++ reader/writer (src/format/) and is shared by the tools:
   expected_tensors(config, num_outputs)  the one spec of tensor names and shapes
   write_model_file(path, metadata, tensors)
-  read_model_file(path) -> (metadata, {name: float32 array})
+  read_model_file(path) -> (metadata, {name: float32 array})   I8 dequantized, scales folded in
+  read_stored_tensors(path) -> {name: array as stored}          int8 codes and "_scale" tensors too
 Only numpy is needed (besides tools/atomic_write.py, which is standard library only).
 """
 from __future__ import annotations
@@ -29,7 +33,10 @@ ALIGNMENT = 64
 MAX_HEADER_BYTES = 100_000_000
 METADATA_KEY = "__metadata__"
 METADATA_SECTIONS = ("config", "tokenizer", "head", "fca", "provenance")
-DTYPE_SIZES = {"F32": 4, "BF16": 2}
+DTYPE_SIZES = {"F32": 4, "BF16": 2, "I8": 1}
+STORED_NUMPY_DTYPES = {"F32": "<f4", "BF16": "<u2", "I8": "i1"}  # BF16 as its bit patterns
+SCALE_SUFFIX = "_scale"  # NAME + SCALE_SUFFIX holds the per-row scales of the I8 tensor NAME
+INT8_LIMIT = 127  # symmetric: -128 is never written
 CONFIG_KEYS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
                "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "hidden_act")
 
@@ -87,27 +94,85 @@ def bf16_bits_to_f32(bits: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
+# int8 with per-row scales (the same float32 arithmetic as src/format/int8.cpp, so both writers
+# store the same bytes for the same values)
+
+def int8_row_scales(values: np.ndarray) -> np.ndarray:
+    """max|row| / 127 per row of a 2-D float32 array, in float32 (0 for an all-zero row)."""
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[0], np.float32)
+    return (np.abs(values).max(axis=1) / np.float32(INT8_LIMIT)).astype(np.float32)
+
+
+def quantize_int8_rows(values: np.ndarray, scales: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 codes, float32 scales) of a 2-D float32 array: code = rint(value / scale) (ties to
+    even), clamped to [-127, 127], 0 in a row whose scale is 0. The scales default to
+    int8_row_scales(values); given ones (e.g. a file's own) are used as they are."""
+    values = np.asarray(values, dtype=np.float32)
+    scales = int8_row_scales(values) if scales is None else np.asarray(scales, dtype=np.float32)
+    divisor = np.where(scales > 0, scales, np.float32(1))[:, None]
+    codes = np.clip(np.rint(values / divisor), -INT8_LIMIT, INT8_LIMIT)
+    codes[scales == 0] = 0
+    return codes.astype(np.int8), scales
+
+
+def dequantize_int8_rows(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """float32 values = code * scale[row]."""
+    return codes.astype(np.float32) * np.asarray(scales, dtype=np.float32)[:, None]
+
+
+# ---------------------------------------------------------------------------------------------
 # writing
 
-def _encode(array: np.ndarray, dtype: str) -> bytes:
-    array = np.asarray(array, dtype=np.float32)
-    if dtype == "F32":
-        return array.astype("<f4", copy=False).tobytes(order="C")
-    if dtype == "BF16":
-        return f32_to_bf16_bits(array).astype("<u2", copy=False).tobytes(order="C")
-    raise ModelFileError(f"unsupported dtype {dtype!r}; use F32 or BF16")
+def _check_int8_source(path, name, array, scale_entry):
+    """An I8 tensor to write: 2-D, finite; its given scales (if any) F32, one per row, >= 0."""
+    if array.ndim != 2:
+        raise ModelFileError(f"{path}: tensor {name!r} has shape {list(array.shape)}: dtype I8 (one scale per "
+                             f"row) is only for 2-D tensors; store it as F32 or BF16")
+    if not np.isfinite(array).all():
+        row, column = (int(i[0]) for i in np.nonzero(~np.isfinite(array)))
+        raise ModelFileError(f"{path}: tensor {name!r} cannot be stored as I8: the value at row {row}, column "
+                             f"{column} is not finite")
+    if scale_entry is None:
+        return
+    scale_name, scales, scale_dtype = scale_entry
+    if scale_dtype != "F32" or scales.shape != (array.shape[0],):
+        raise ModelFileError(f"{path}: tensor {scale_name!r} holds the scales of I8 tensor {name!r} and must be "
+                             f"F32 [{array.shape[0]}], not {scale_dtype} {list(scales.shape)}")
+    if not (np.isfinite(scales) & (scales >= 0)).all():
+        row = int(np.nonzero(~(np.isfinite(scales) & (scales >= 0)))[0][0])
+        raise ModelFileError(f"{path}: tensor {scale_name!r}: scale of row {row} is not finite and >= 0")
 
 
-def _storage_order(entries):
+def _stored_arrays(path, entries):
+    """(name, dtype, array as stored) for (name, float32 array, dtype) entries: F32 as is, BF16
+    as its bit patterns, I8 as int8 codes followed by its "_scale" tensor unless the entries
+    hold that already (its scales are then used: a file read back is copied bit for bit)."""
+    by_name = {e[0]: e for e in entries}
+    stored = []
+    for name, array, dtype in entries:
+        if dtype == "F32":
+            stored.append((name, dtype, array.astype("<f4", copy=False)))
+        elif dtype == "BF16":
+            stored.append((name, dtype, f32_to_bf16_bits(array).astype("<u2", copy=False)))
+        else:
+            given = by_name.get(name + SCALE_SUFFIX)
+            _check_int8_source(path, name, array, given)
+            codes, scales = quantize_int8_rows(array, None if given is None else given[1])
+            stored.append((name, dtype, codes))
+            if given is None:
+                stored.append((name + SCALE_SUFFIX, "F32", scales.astype("<f4", copy=False)))
+    return stored
+
+
+def _storage_order(stored):
     """Tensors whose byte size is a multiple of 64 first (so each starts 64-aligned), then
-    the other F32 tensors, then the rest: every tensor stays aligned to its element size.
-    safetensors allows no gaps between tensors, so this is how alignment is kept."""
-    def nbytes(e):
-        return int(np.prod(e[1].shape, dtype=np.int64)) * DTYPE_SIZES[e[2]]
-    aligned = [e for e in entries if nbytes(e) % ALIGNMENT == 0]
-    f32 = [e for e in entries if nbytes(e) % ALIGNMENT != 0 and e[2] == "F32"]
-    rest = [e for e in entries if nbytes(e) % ALIGNMENT != 0 and e[2] != "F32"]
-    return aligned + f32 + rest
+    the others by decreasing element size (F32, BF16, I8): every tensor stays aligned to its
+    element size. safetensors allows no gaps between tensors, so this is how alignment is kept."""
+    aligned = [e for e in stored if e[2].nbytes % ALIGNMENT == 0]
+    rest = [e for dtype in ("F32", "BF16", "I8") for e in stored if e[2].nbytes % ALIGNMENT != 0 and e[1] == dtype]
+    return aligned + rest
 
 
 def metadata_strings(metadata: dict) -> dict:
@@ -119,11 +184,11 @@ def metadata_strings(metadata: dict) -> dict:
     return strings
 
 
-def header_bytes(metadata: dict, entries) -> bytes:
-    """The padded JSON header for (name, array, dtype) entries already in storage order."""
+def header_bytes(metadata: dict, stored) -> bytes:
+    """The padded JSON header for (name, dtype, array as stored) entries in storage order."""
     header = {METADATA_KEY: metadata_strings(metadata)}
     offset = 0
-    for name, array, dtype in entries:
+    for name, dtype, array in stored:
         nbytes = int(np.prod(array.shape, dtype=np.int64)) * DTYPE_SIZES[dtype]
         header[name] = {"dtype": dtype, "shape": [int(n) for n in array.shape], "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
@@ -135,7 +200,9 @@ def write_model_file(path, metadata: dict, tensors) -> int:
     """Writes a model file atomically (tools/atomic_write.py); returns its size in bytes.
 
     metadata: {"config", "tokenizer", "head", "fca", "provenance"} as dicts (or JSON text);
-    tensors: iterable of (name, float32 array, dtype "F32" | "BF16"). No checks against the
+    tensors: iterable of (name, float32 array, dtype "F32" | "BF16" | "I8"). An I8 tensor (2-D)
+    is quantized per row (quantize_int8_rows) and its "_scale" tensor added, unless `tensors`
+    holds that too (F32, one scale per row), whose scales are then used. No checks against the
     config are made here; convert.py validates before it writes."""
     entries = [(name, np.asarray(array, dtype=np.float32), dtype) for name, array, dtype in tensors]
     names = [e[0] for e in entries]
@@ -143,15 +210,15 @@ def write_model_file(path, metadata: dict, tensors) -> int:
         raise ModelFileError(f"{path}: duplicate tensor names")
     for name, _, dtype in entries:
         if dtype not in DTYPE_SIZES:
-            raise ModelFileError(f"{path}: tensor {name!r}: unsupported dtype {dtype!r}; use F32 or BF16")
-    entries = _storage_order(entries)
-    header = header_bytes(metadata, entries)
+            raise ModelFileError(f"{path}: tensor {name!r}: unsupported dtype {dtype!r}; use F32, BF16 or I8")
+    stored = _storage_order(_stored_arrays(path, entries))
+    header = header_bytes(metadata, stored)
     path = Path(path)
     with atomic_output(path) as out:
         out.write(struct.pack("<Q", len(header)))
         out.write(header)
-        for _, array, dtype in entries:
-            out.write(_encode(array, dtype))
+        for _, _, array in stored:
+            out.write(np.ascontiguousarray(array).tobytes(order="C"))
     return path.stat().st_size
 
 
@@ -217,9 +284,10 @@ def parse_metadata(path, header: dict) -> dict:
 
 
 def _read_tensor(path, data: memoryview, name: str, entry: dict) -> np.ndarray:
+    """The tensor as stored: float32, BF16 bit patterns (uint16) or int8 codes."""
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if dtype not in DTYPE_SIZES:
-        _fail(path, f"tensor {name!r}: unsupported dtype {dtype!r}")
+        _fail(path, f"tensor {name!r}: unsupported dtype {dtype!r}; this reader reads F32, BF16 and I8")
     if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
         _fail(path, f"tensor {name!r}: bad shape {shape!r}")
     if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
@@ -233,26 +301,86 @@ def _read_tensor(path, data: memoryview, name: str, entry: dict) -> np.ndarray:
         _fail(path, f"tensor {name!r}: data_offsets span {offsets[1] - offsets[0]} bytes but {dtype} {shape} "
                     f"needs {numel * DTYPE_SIZES[dtype]}")
     raw = data[offsets[0]:offsets[1]]
-    if dtype == "F32":
-        return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
-    return bf16_bits_to_f32(np.frombuffer(raw, dtype="<u2")).reshape(shape)
+    return np.frombuffer(raw, dtype=STORED_NUMPY_DTYPES[dtype]).copy().reshape(shape)
 
 
-def read_model_file(path, check_spec: bool = True) -> tuple[dict, dict]:
-    """(metadata, tensors) of a model file. metadata: "format", "format_version" and the
-    decoded sections "config", "tokenizer", "head", "fca", "provenance"; tensors: name ->
-    float32 numpy array (bf16 widened), in file order. With check_spec, every expected tensor
-    must be present with its shape and nothing else. Raises ModelFileError."""
+def _stored_dtype(array: np.ndarray) -> str:
+    return {np.dtype("<f4"): "F32", np.dtype("<u2"): "BF16", np.dtype("i1"): "I8"}[array.dtype]
+
+
+def _check_int8_tensors(path, stored: dict) -> None:
+    """The rules of the C++ reader (src/format/int8.cpp): every I8 tensor is 2-D and has its
+    "_scale" tensor; every "_scale" tensor belongs to an I8 tensor, is F32 [rows] and holds
+    finite scales >= 0."""
+    for name, array in stored.items():
+        if _stored_dtype(array) != "I8":
+            continue
+        if array.ndim != 2:
+            _fail(path, f"tensor {name!r}: dtype I8 (int8 with one scale per row) is only for 2-D tensors, "
+                        f"but the shape is {list(array.shape)}")
+        if name + SCALE_SUFFIX not in stored:
+            _fail(path, f"tensor {name!r}: I8 tensor without its scale tensor {name + SCALE_SUFFIX!r} "
+                        f"(F32 [{array.shape[0]}], one scale per row); the file is incomplete")
+    for name, scales in stored.items():
+        if not name.endswith(SCALE_SUFFIX) or name == SCALE_SUFFIX:
+            continue
+        owner = stored.get(name[:-len(SCALE_SUFFIX)])
+        if owner is None:
+            _fail(path, f"tensor {name!r}: scale tensor without its I8 tensor {name[:-len(SCALE_SUFFIX)]!r}")
+        if _stored_dtype(owner) != "I8":
+            _fail(path, f"tensor {name!r}: scale tensor for {name[:-len(SCALE_SUFFIX)]!r}, which is "
+                        f"{_stored_dtype(owner)}, not I8")
+        if _stored_dtype(scales) != "F32" or scales.shape != (owner.shape[0],):
+            _fail(path, f"tensor {name!r}: the scales of I8 tensor {name[:-len(SCALE_SUFFIX)]!r} "
+                        f"{list(owner.shape)} must be F32 [{owner.shape[0]}] (one per row), but this is "
+                        f"{_stored_dtype(scales)} {list(scales.shape)}")
+        bad = ~(np.isfinite(scales) & (scales >= 0))
+        if bad.any():
+            row = int(np.nonzero(bad)[0][0])
+            _fail(path, f"tensor {name!r}: scale of row {row} is {scales[row]}; scales must be finite and >= 0")
+
+
+def read_stored_tensors(path) -> dict:
+    """name -> numpy array as stored, in file order: float32 (F32), uint16 bit patterns (BF16),
+    int8 codes (I8), the "_scale" tensors of I8 ones included. The I8 rules are checked; the
+    metadata only for its format and version. Raises ModelFileError."""
     header, data_start = read_header(path)
-    metadata = parse_metadata(path, header)
+    parse_metadata(path, header)
+    return _read_stored(path, header, data_start)
+
+
+def _read_stored(path, header: dict, data_start: int) -> dict:
     data = memoryview(Path(path).read_bytes())[data_start:]
-    tensors = {}
+    stored = {}
     entries = sorted(((k, v) for k, v in header.items() if k != METADATA_KEY),
                      key=lambda kv: kv[1].get("data_offsets", [0])[0] if isinstance(kv[1], dict) else 0)
     for name, entry in entries:
         if not isinstance(entry, dict):
             _fail(path, f"tensor {name!r}: header entry is not an object")
-        tensors[name] = _read_tensor(path, data, name, entry)
+        stored[name] = _read_tensor(path, data, name, entry)
+    _check_int8_tensors(path, stored)
+    return stored
+
+
+def read_model_file(path, check_spec: bool = True) -> tuple[dict, dict]:
+    """(metadata, tensors) of a model file. metadata: "format", "format_version" and the
+    decoded sections "config", "tokenizer", "head", "fca", "provenance"; tensors: name ->
+    float32 numpy array (bf16 widened, I8 dequantized with its scales; the "_scale" tensors are
+    not listed), in file order. With check_spec, every expected tensor must be present with its
+    shape and nothing else. Raises ModelFileError."""
+    header, data_start = read_header(path)
+    metadata = parse_metadata(path, header)
+    stored = _read_stored(path, header, data_start)
+    scales = {name + SCALE_SUFFIX for name, array in stored.items() if _stored_dtype(array) == "I8"}
+    tensors = {}
+    for name, array in stored.items():
+        dtype = _stored_dtype(array)
+        if dtype == "I8":
+            tensors[name] = dequantize_int8_rows(array, stored[name + SCALE_SUFFIX])
+        elif dtype == "BF16":
+            tensors[name] = bf16_bits_to_f32(array)
+        elif name not in scales:
+            tensors[name] = array
     if check_spec:
         check_tensors(path, metadata, {name: a.shape for name, a in tensors.items()})
     return metadata, tensors

@@ -50,7 +50,7 @@ def tiny_metadata(words: Sequence[str], *, layers: int, hidden_size: int, num_he
 
 def write_tiny_model(path: Path, metadata: dict, weights: WeightSampler, matrix_dtype: str = "F32") -> Path:
     """Writes the model file of `metadata` with every tensor drawn from `weights`; the 2-D
-    matrices are stored as matrix_dtype ("F32" or "BF16"), the rest as F32."""
+    matrices are stored as matrix_dtype ("F32", "BF16" or "I8"), the rest as F32."""
     tensors = []
     for name, shape in expected_tensors(metadata["config"], len(metadata["head"]["labels"])):
         dtype = matrix_dtype if len(shape) == 2 else "F32"

@@ -994,7 +994,8 @@ def parse_args(argv=None):
     e = sub.add_parser("export", help="step 4: write the fcabert model file (tools/convert.py)")
     e.add_argument("source", help="retrain output directory (or any checkpoint with --schedule/--dense)")
     e.add_argument("-o", "--output", required=True)
-    e.add_argument("--dtype", choices=("fp32", "bf16"), default="bf16")
+    e.add_argument("--dtype", choices=tuple(convert.MATRIX_DTYPES), default="bf16",
+                   help="storage of the 2-D weight matrices (tools/convert.py --dtype; default: bf16)")
     e.add_argument("--schedule", help="override the keep ratios")
     e.add_argument("--dense", action="store_true", help="export without a schedule (a finetune output)")
     e.add_argument("--clusters", type=int)
@@ -1037,7 +1038,8 @@ def parse_args(argv=None):
                    help="retrain for this many passes over the training rows instead of --retrain-steps")
     q.add_argument("--retrain-lr", type=float, default=3e-5)
     add_distill_options(q)
-    q.add_argument("--dtype", choices=("fp32", "bf16"), default="bf16")
+    q.add_argument("--dtype", choices=tuple(convert.MATRIX_DTYPES), default="bf16",
+                   help="storage of the 2-D weight matrices (tools/convert.py --dtype; default: bf16)")
     q.add_argument("--manifest", help="add/replace this model's entry in a MANIFEST.json")
     q.add_argument("--command-line", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

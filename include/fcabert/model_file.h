@@ -13,8 +13,14 @@
 
 namespace fcabert {
 
-enum class DType { kF32, kBF16 };
-const char* dtype_name(DType dtype);  // "F32", "BF16" (the safetensors spelling)
+// kI8: signed 8-bit integers, only for 2-D tensors, each with an F32 companion tensor
+// NAME + "_scale" of one scale per row: value (r, c) = int8(r, c) * scale[r].
+enum class DType { kF32, kBF16, kI8 };
+const char* dtype_name(DType dtype);  // "F32", "BF16", "I8" (the safetensors spelling)
+
+// The companion tensor that holds the per-row scales of the I8 tensor `name`.
+inline constexpr const char* kScaleSuffix = "_scale";
+std::string scale_tensor_name(const std::string& name);
 
 struct TensorInfo {
   std::string name;
@@ -41,12 +47,14 @@ class ModelFile {
 
   const std::string& path() const;
   const ModelInfo& info() const;
-  const std::vector<TensorInfo>& tensors() const;           // in file order
+  // Every tensor in the file, in file order, the "_scale" companions of I8 tensors included.
+  const std::vector<TensorInfo>& tensors() const;
   const TensorInfo& tensor(const std::string& name) const;  // throws naming the tensor
   bool has_tensor(const std::string& name) const;
   uint64_t file_size() const;
 
-  // The tensor as fp32 (bf16 is widened), after checking its shape equals `expected`.
+  // The tensor as fp32 (bf16 is widened, I8 dequantized with its per-row scales), after
+  // checking its shape equals `expected`.
   std::vector<float> read_f32(const std::string& name, const std::vector<int64_t>& expected) const;
 
   // The tensor's raw little-endian bytes in the mapping (tensor(name).nbytes of them), valid
@@ -72,7 +80,11 @@ struct TensorSpec {
 // tools/fcabert_model.py (expected_tensors) mirrors this list.
 std::vector<TensorSpec> expected_tensors(const BertConfig& config, int64_t num_outputs);
 
-// A tensor to write: fp32 values stored as `dtype`.
+// A tensor to write: fp32 values stored as `dtype`. kI8 (2-D only) quantizes each row
+// symmetrically: scale = max|row| / 127 (0 for an all-zero row), int8 = the nearest integer to
+// value / scale (ties to even), clamped to [-127, 127]; the writer adds the F32 "_scale"
+// tensor. If the list also holds that "_scale" tensor (F32, one value per row), its scales
+// are used instead: a file read back with read_f32 is then copied bit for bit.
 struct TensorData {
   std::string name;
   std::vector<int64_t> shape;
@@ -82,7 +94,8 @@ struct TensorData {
 
 // Writes a model file (used by tests and tools; tools/convert.py is the usual writer).
 // Writes exactly what it is given, without checking it against the config (tests craft
-// invalid files with it); only values.size() == numel and unique names are required.
+// invalid files with it); only values.size() == numel and unique names are required, and
+// for kI8 a 2-D shape, finite values and valid given scales.
 // info.format_version 0 means kFormatVersion. Throws fcabert::Error.
 void write_model_file(const std::string& path, const ModelInfo& info, const std::vector<TensorData>& tensors);
 

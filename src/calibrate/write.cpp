@@ -36,6 +36,9 @@ void write_model_with_schedule(const std::string& input, const std::string& outp
   provenance["calibration"] = calibration;
   info.provenance_json = provenance.dump();
 
+  // Every tensor as stored, the "_scale" tensors of I8 ones included: given an I8 tensor's
+  // scales, the writer quantizes the dequantized values back to the same int8 codes, so the
+  // copy's weights are the input's bit for bit.
   std::vector<TensorData> tensors;
   tensors.reserve(file.tensors().size());
   for (const TensorInfo& t : file.tensors())

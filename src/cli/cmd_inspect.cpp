@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "fcabert/error.h"
 #include "fcabert/model_file.h"
+#include "format/int8.h"
 
 namespace fcabert::cli {
 namespace {
@@ -26,7 +27,14 @@ constexpr size_t kShownTokens = 8;
 
 struct Totals {
   int64_t tensors = 0;
-  int64_t parameters = 0;
+  int64_t parameters = 0;  // the model's weights: the scales of I8 tensors are not counted
+  uint64_t bytes = 0;
+};
+
+// The F32 "_scale" companions of the file's I8 tensors: part of the bytes, not of the weights.
+struct ScaleTotals {
+  int64_t tensors = 0;
+  int64_t values = 0;
   uint64_t bytes = 0;
 };
 
@@ -48,15 +56,32 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return text;
 }
 
+bool is_int8_scale(const ModelFile& file, const TensorInfo& tensor) {
+  const std::string owner = format::int8_tensor_of_scale(tensor.name);
+  return !owner.empty() && file.has_tensor(owner) && file.tensor(owner).dtype == DType::kI8;
+}
+
 // Totals over all tensors (key "") and per dtype.
 std::map<std::string, Totals> tensor_totals(const ModelFile& file) {
   std::map<std::string, Totals> totals;
   for (const TensorInfo& tensor : file.tensors()) {
+    const int64_t parameters = is_int8_scale(file, tensor) ? 0 : tensor.numel();
     for (const std::string& key : {std::string(), std::string(dtype_name(tensor.dtype))}) {
       totals[key].tensors += 1;
-      totals[key].parameters += tensor.numel();
+      totals[key].parameters += parameters;
       totals[key].bytes += tensor.nbytes;
     }
+  }
+  return totals;
+}
+
+ScaleTotals scale_totals(const ModelFile& file) {
+  ScaleTotals totals;
+  for (const TensorInfo& tensor : file.tensors()) {
+    if (!is_int8_scale(file, tensor)) continue;
+    totals.tensors += 1;
+    totals.values += tensor.numel();
+    totals.bytes += tensor.nbytes;
   }
   return totals;
 }
@@ -82,6 +107,10 @@ Json inspect_json(const ModelFile& file, bool include_vocab) {
     if (!dtype.empty()) by_dtype[dtype] = totals_json(dtype_totals);
   json["totals"] = totals_json(totals[""]);
   json["totals"]["by_dtype"] = std::move(by_dtype);
+  const ScaleTotals scales = scale_totals(file);
+  if (scales.tensors > 0)
+    json["totals"]["i8_scales"] = {
+        {"tensors", scales.tensors}, {"values", scales.values}, {"bytes", scales.bytes}};
   return json;
 }
 
@@ -188,6 +217,11 @@ void print_tensor_table(std::ostream& out, const ModelFile& file) {
   for (const auto& [dtype, totals] : tensor_totals(file))
     out << (dtype.empty() ? "total " : "  " + dtype + " ") << totals.tensors << " tensors, "
         << totals.parameters << " parameters, " << megabytes(totals.bytes) << " MB\n";
+  const ScaleTotals scales = scale_totals(file);
+  if (scales.tensors > 0)
+    out << "  (F32 includes the " << scales.tensors << " \"" << kScaleSuffix
+        << "\" tensors of the I8 tensors: " << scales.values << " per-row scales, not counted as parameters, "
+        << megabytes(scales.bytes) << " MB)\n";
 }
 
 void print_vocab(std::ostream& out, const std::vector<std::string>& vocab) {

@@ -83,6 +83,7 @@ nlohmann::json parse_header_json(const std::string& path, std::string_view text)
 std::optional<DType> parse_dtype(const std::string& text) {
   if (text == "F32") return DType::kF32;
   if (text == "BF16") return DType::kBF16;
+  if (text == "I8") return DType::kI8;
   return std::nullopt;
 }
 
@@ -95,7 +96,8 @@ DType entry_dtype(const std::string& path, const std::string& name, const nlohma
     throw tensor_error(
         path, name,
         "unsupported dtype \"" + found->get<std::string>() +
-            "\"; this build reads F32 and BF16; re-run tools/convert.py with --dtype fp32 or bf16");
+            "\"; this build reads F32, BF16 and I8 (int8 with per-row scales); re-run tools/convert.py "
+            "with --dtype fp32, bf16 or int8");
   return *dtype;
 }
 
@@ -233,7 +235,17 @@ void check_tiling(const std::string& path, const std::vector<TensorInfo>& tensor
 
 }  // namespace
 
-uint64_t dtype_size(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
+uint64_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return 4;
+    case DType::kBF16:
+      return 2;
+    case DType::kI8:
+      return 1;
+  }
+  return 4;  // not reached: every DType is handled above (-Wswitch checks it)
+}
 
 Header read_header(const std::string& path, const uint8_t* bytes, uint64_t file_size) {
   const uint64_t length = checked_header_length(path, bytes, file_size);

@@ -8,6 +8,7 @@
 #include "format/bf16.h"
 #include "format/errors.h"
 #include "format/header.h"
+#include "format/int8.h"
 #include "format/mapped_file.h"
 #include "format/metadata.h"
 #include "format/validate.h"
@@ -37,12 +38,23 @@ std::string geometry(const ModelInfo& info) {
          " head output(s)";
 }
 
-// Every expected tensor is present with its shape, and nothing else is in the file.
+// A "_scale" tensor whose I8 tensor is in the file (check_int8_tensors has checked the pair).
+bool is_int8_scale(const TensorInfo& tensor, const std::vector<TensorInfo>& tensors,
+                   const std::unordered_map<std::string, size_t>& index) {
+  const std::string owner = format::int8_tensor_of_scale(tensor.name);
+  if (owner.empty()) return false;
+  const auto found = index.find(owner);
+  return found != index.end() && tensors[found->second].dtype == DType::kI8;
+}
+
+// Every expected tensor is present with its shape, and nothing else is in the file but the
+// scales of its I8 tensors.
 void check_expected_tensors(const std::string& path, const ModelInfo& info,
                             const std::vector<TensorInfo>& tensors,
                             const std::unordered_map<std::string, size_t>& index) {
   // expected_tensors makes 16 specs per layer: bound the layer count by what the file holds
-  // first, so that a corrupt "num_layers": 1000000000000 is refused instead of allocated.
+  // first, so that a corrupt "num_layers": 1000000000000 is refused instead of allocated
+  // (I8 scales make the count larger, so the bound stays safe).
   if (static_cast<uint64_t>(info.bert.num_layers) > tensors.size() / 16)
     throw file_error(path, "metadata \"config\": num_layers " + std::to_string(info.bert.num_layers) +
                                " needs 16 tensors per layer, but the file has only " +
@@ -72,11 +84,12 @@ void check_expected_tensors(const std::string& path, const ModelInfo& info,
                            (missing > 1 ? " and " + std::to_string(missing - 1) + " more missing" : "") +
                            "; the file is incomplete; " + kReconvertHint);
   for (const auto& tensor : tensors)
-    if (!expected.count(tensor.name))
+    if (!expected.count(tensor.name) && !is_int8_scale(tensor, tensors, index))
       throw tensor_error(
           path, tensor.name,
           std::string("unexpected tensor: not part of a BertForSequenceClassification model with "
-                      "this config (format_version 1 allows no extra tensors); ") +
+                      "this config (format_version 1 allows no extra tensors but the \"_scale\" of "
+                      "each I8 tensor); ") +
               kReconvertHint);
 }
 
@@ -88,7 +101,17 @@ std::unordered_map<std::string, size_t> index_by_name(const std::vector<TensorIn
 
 }  // namespace
 
-const char* dtype_name(DType dtype) { return dtype == DType::kF32 ? "F32" : "BF16"; }
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return "F32";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kI8:
+      return "I8";
+  }
+  return "?";  // not reached: every DType is handled above (-Wswitch checks it)
+}
 
 int64_t TensorInfo::numel() const {
   int64_t count = 1;
@@ -105,7 +128,9 @@ ValidatedModel validate_model_bytes(const std::string& path, const uint8_t* byte
     model.data_start = header.data_start;
     model.info = parse_metadata(path, header.json);
     model.tensors = read_tensor_table(path, header);
-    check_expected_tensors(path, model.info, model.tensors, index_by_name(model.tensors));
+    const auto index = index_by_name(model.tensors);
+    check_int8_tensors(path, model.tensors, index, bytes, header.data_start);
+    check_expected_tensors(path, model.info, model.tensors, index);
   } catch (const nlohmann::json::exception& e) {  // a check this reader forgot: still a clean error
     throw file_error(path, std::string("malformed header: ") + e.what() + "; " + kReconvertHint);
   }
@@ -157,14 +182,21 @@ std::vector<float> ModelFile::read_f32(const std::string& name, const std::vecto
         "shape " + shape_string(info.shape) + " does not match the expected " + shape_string(expected));
   const uint8_t* bytes = data(name);
   std::vector<float> values(static_cast<size_t>(info.numel()));
-  if (info.dtype == DType::kF32) {
-    if (!values.empty()) std::memcpy(values.data(), bytes, values.size() * sizeof(float));
-    return values;
-  }
-  for (size_t i = 0; i < values.size(); ++i) {
-    uint16_t bits;
-    std::memcpy(&bits, bytes + 2 * i, sizeof bits);
-    values[i] = format::bf16_to_f32(bits);
+  switch (info.dtype) {
+    case DType::kF32:
+      if (!values.empty()) std::memcpy(values.data(), bytes, values.size() * sizeof(float));
+      break;
+    case DType::kBF16:
+      for (size_t i = 0; i < values.size(); ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, bytes + 2 * i, sizeof bits);
+        values[i] = format::bf16_to_f32(bits);
+      }
+      break;
+    case DType::kI8:  // 2-D with a valid "_scale" tensor: checked at open
+      format::dequantize_int8_rows(bytes, data(scale_tensor_name(name)), info.shape[0], info.shape[1],
+                                   values.data());
+      break;
   }
   return values;
 }

@@ -11,8 +11,9 @@
 namespace fcabert::format {
 
 // Writes the model file's bytes to `out` (which must be binary); `name` names the file in
-// errors. Checks what write_model_file checks (values.size() == numel, unique names) before
-// the first byte is written. Throws fcabert::Error; the stream's state tells write errors.
+// errors. Checks what write_model_file checks (values.size() == numel, unique names, the I8
+// rules) and quantizes the I8 tensors before the first byte is written. Throws fcabert::Error; the stream's
+// state tells write errors.
 void write_model(std::ostream& out, const std::string& name, const ModelInfo& info,
                  const std::vector<TensorData>& tensors);
 

@@ -9,8 +9,9 @@
 
 namespace fcabert::calibrate_test {
 
-// Writes the model to `path` and returns its metadata.
-inline ModelInfo write_tiny_model(const std::string& path, HeadKind kind, bool pair) {
+// Writes the model to `path` (its matrices stored as `matrix_dtype`) and returns its metadata.
+inline ModelInfo write_tiny_model(const std::string& path, HeadKind kind, bool pair,
+                                  DType matrix_dtype = DType::kF32) {
   ModelInfo info;
   info.bert = model_test::tiny_config();
   info.bert.num_layers = 4;
@@ -23,7 +24,10 @@ inline ModelInfo write_tiny_model(const std::string& path, HeadKind kind, bool p
   info.tokenizer.max_len = info.bert.max_position_embeddings;
   info.provenance_json = R"({"source":"test_calibrate_search"})";
   const int64_t outputs = static_cast<int64_t>(info.head.labels.size());
-  write_model_file(path, info, model_test::random_bert_tensors(info.bert, outputs, 23));
+  std::vector<TensorData> tensors = model_test::random_bert_tensors(info.bert, outputs, 23);
+  for (TensorData& t : tensors)
+    if (t.shape.size() == 2) t.dtype = matrix_dtype;
+  write_model_file(path, info, tensors);
   return info;
 }
 

@@ -296,6 +296,25 @@ TEST_F(Calibrate, WritesACopyWithTheSchedule) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
 }
 
+// An int8 model's copy keeps every stored byte: the I8 codes and their "_scale" tensors.
+TEST_F(Calibrate, CopiesAnInt8ModelBitForBit) {
+  const std::string int8 = (dir_ / "tiny-int8.fcab").string();
+  calibrate_test::write_tiny_model(int8, HeadKind::kClassification, false, DType::kI8);
+  const std::string out = (dir_ / "calibrated-int8.fcab").string();
+  calibrate::write_model_with_schedule(int8, out, model_test::schedule({1.0, 0.75, 0.5, 0.25}, 2), "{}",
+                                       false);
+  const ModelFile original = ModelFile::open(int8);
+  const ModelFile copy = ModelFile::open(out);
+  EXPECT_EQ(original.tensor("bert.pooler.dense.weight").dtype, DType::kI8);
+  ASSERT_EQ(copy.tensors().size(), original.tensors().size());
+  for (const TensorInfo& t : original.tensors()) {
+    const TensorInfo& c = copy.tensor(t.name);
+    EXPECT_EQ(c.dtype, t.dtype) << t.name;
+    ASSERT_EQ(c.nbytes, t.nbytes) << t.name;
+    EXPECT_EQ(0, std::memcmp(copy.data(t.name), original.data(t.name), t.nbytes)) << t.name;
+  }
+}
+
 TEST_F(Calibrate, ReadsPlainTextAndGlueFolders) {
   const std::string plain = write_text("lines.txt", "the good movie\n\n  \na bad movie\r\nword11 word12\n");
   calibrate::DataOptions options;

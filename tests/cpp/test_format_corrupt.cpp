@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstring>
+#include <limits>
 
 #include "format_test_util.h"
 
@@ -309,6 +311,129 @@ TEST_F(Corrupt, UnknownDtype) {
   write();
   rewrite_header(path_, [](json& header) { header["bert.pooler.dense.bias"]["dtype"] = "F16"; });
   expect_open_error(path_, "tensor \"bert.pooler.dense.bias\": unsupported dtype \"F16\"");
+  expect_open_error(path_, "this build reads F32, BF16 and I8 (int8 with per-row scales)");
+}
+
+// ---- I8 tensors and their "_scale" companions
+
+class CorruptInt8 : public Corrupt {
+ protected:
+  void SetUp() override {
+    Corrupt::SetUp();
+    tensors_ = tiny_tensors(info_, DType::kI8);
+  }
+  // Overwrites the F32 value `index` of tensor `name` in the data section.
+  void overwrite_f32(const std::string& name, size_t index, float value) {
+    std::string bytes = read_bytes(path_);
+    const uint64_t length = format_test::header_length(bytes);
+    const uint64_t begin = json::parse(bytes.substr(8, length))[name]["data_offsets"][0];
+    std::memcpy(&bytes[8 + length + begin + 4 * index], &value, sizeof value);
+    write_bytes(path_, bytes);
+  }
+};
+
+TEST_F(CorruptInt8, ValidFileOpens) {
+  write();
+  const ModelFile file = ModelFile::open(path_);
+  EXPECT_EQ(file.tensor("bert.pooler.dense.weight").dtype, DType::kI8);
+  EXPECT_EQ(file.tensor("bert.pooler.dense.weight_scale").shape, (std::vector<int64_t>{8}));
+}
+
+TEST_F(CorruptInt8, ZeroScaleIsAccepted) {  // an all-zero row
+  std::fill(tensor("bert.pooler.dense.weight").values.begin(),
+            tensor("bert.pooler.dense.weight").values.begin() + 8, 0.f);
+  write();
+  const ModelFile file = ModelFile::open(path_);
+  EXPECT_EQ(file.read_f32("bert.pooler.dense.weight_scale", {8})[0], 0.f);
+  const std::vector<float> row = file.read_f32("bert.pooler.dense.weight", {8, 8});
+  EXPECT_EQ(std::vector<float>(row.begin(), row.begin() + 8), std::vector<float>(8, 0.f));
+}
+
+TEST_F(CorruptInt8, ScaleWithoutItsInt8Tensor) {
+  tensors_ = tiny_tensors(info_);  // F32 matrices
+  tensors_.push_back({"bert.pooler.dense.weight_scale", {8}, std::vector<float>(8, 1.f), DType::kF32});
+  write();
+  expect_open_error(
+      path_,
+      "tensor \"bert.pooler.dense.weight_scale\": scale tensor for \"bert.pooler.dense.weight\", "
+      "which is F32, not I8");
+  tensors_.back().name = "bert.pooler.nothing_scale";
+  write();
+  expect_open_error(path_,
+                    "tensor \"bert.pooler.nothing_scale\": scale tensor without its I8 tensor "
+                    "\"bert.pooler.nothing\"");
+  expect_open_error(path_, "re-convert the checkpoint with tools/convert.py");
+}
+
+TEST_F(CorruptInt8, Int8TensorWithoutItsScale) {
+  write();
+  rewrite_header(path_, [](json& header) {
+    header["bert.pooler.dense.weight_scales"] = header["bert.pooler.dense.weight_scale"];
+    header.erase("bert.pooler.dense.weight_scale");
+  });
+  expect_open_error(
+      path_,
+      "tensor \"bert.pooler.dense.weight\": I8 tensor without its scale tensor "
+      "\"bert.pooler.dense.weight_scale\" (F32 [8], one scale per row); the file is incomplete");
+}
+
+TEST_F(CorruptInt8, OneDimensionalInt8Tensor) {
+  write();
+  rewrite_header(path_, [](json& header) {  // 32 bytes: 8 F32 values or 32 I8 ones
+    header["bert.pooler.dense.bias"]["dtype"] = "I8";
+    header["bert.pooler.dense.bias"]["shape"] = {32};
+  });
+  expect_open_error(
+      path_,
+      "tensor \"bert.pooler.dense.bias\": dtype I8 (int8 with one scale per row) is only for 2-D "
+      "tensors, but the shape is [32]");
+}
+
+TEST_F(CorruptInt8, ScaleOfTheWrongShape) {
+  write();
+  rewrite_header(path_, [](json& header) { header["bert.pooler.dense.weight_scale"]["shape"] = {2, 4}; });
+  expect_open_error(
+      path_,
+      "tensor \"bert.pooler.dense.weight_scale\": the scales of I8 tensor "
+      "\"bert.pooler.dense.weight\" [8, 8] must be F32 [8] (one per row), but this is F32 [2, 4]");
+}
+
+TEST_F(CorruptInt8, ScaleOfTheWrongDtype) {
+  write();
+  rewrite_header(path_, [](json& header) {  // the same 32 bytes as BF16
+    header["bert.pooler.dense.weight_scale"]["dtype"] = "BF16";
+    header["bert.pooler.dense.weight_scale"]["shape"] = {16};
+  });
+  expect_open_error(path_, "must be F32 [8] (one per row), but this is BF16 [16]");
+}
+
+TEST_F(CorruptInt8, NonFiniteOrNegativeScale) {
+  const std::pair<float, const char*> cases[] = {
+      {std::nanf(""), "scale of row 3 is nan"},
+      {std::numeric_limits<float>::infinity(), "scale of row 3 is inf"},
+      {-0.5f, "scale of row 3 is -0.5"},
+  };
+  for (const auto& [value, phrase] : cases) {
+    SCOPED_TRACE(phrase);
+    write();
+    overwrite_f32("classifier.weight_scale", 1, 1.f);  // a finite change is fine
+    EXPECT_NO_THROW(ModelFile::open(path_));
+    write();
+    overwrite_f32("bert.encoder.layer.1.output.dense.weight_scale", 3, value);
+    expect_open_error(path_,
+                      std::string("tensor \"bert.encoder.layer.1.output.dense.weight_scale\": ") + phrase);
+    expect_open_error(path_, "scales must be finite and >= 0; the file is corrupt");
+  }
+}
+
+TEST_F(CorruptInt8, ScalesAreTheOnlyExtraTensorsAllowed) {
+  tensors_.push_back({"bert.encoder.layer.2.output.dense.bias", {8}, std::vector<float>(8), DType::kF32});
+  write();
+  expect_open_error(path_, "tensor \"bert.encoder.layer.2.output.dense.bias\": unexpected tensor");
+  tensors_.back() = {
+      "bert.encoder.layer.2.output.dense.weight", {8, 16}, std::vector<float>(128, 1.f), DType::kI8};
+  write();  // an unexpected I8 tensor with its scale: the tensor is refused
+  expect_open_error(path_, "tensor \"bert.encoder.layer.2.output.dense.weight\": unexpected tensor");
 }
 
 TEST_F(Corrupt, MisalignedTensor) {

@@ -47,8 +47,17 @@ class EndToEnd : public ::testing::TestWithParam<DType> {
         for (float& v : t.values) v = format::bf16_to_f32(format::f32_to_bf16(v));
       }
     }
+    if (GetParam() == DType::kI8)
+      for (TensorData& t : tensors_)
+        if (t.shape.size() == 2) t.dtype = DType::kI8;
     path_ = temp_model_path(dtype_name(GetParam()));
     write_model_file(path_, info_, tensors_);
+    if (GetParam() == DType::kI8) {
+      // The reference sees the dequantized matrices the engine loads (the quantization itself
+      // is tested in test_format_roundtrip.cpp).
+      const ModelFile file = ModelFile::open(path_);
+      for (TensorData& t : tensors_) t.values = file.read_f32(t.name, t.shape);
+    }
   }
   void TearDown() override { std::remove(path_.c_str()); }
 
@@ -132,7 +141,7 @@ TEST_P(EndToEnd, WorkspaceGrowsToTheLargestBatchAndIsReused) {
   EXPECT_EQ(session.workspace_bytes(), after_large);  // kept for the next large batch
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, EndToEnd, ::testing::Values(DType::kF32, DType::kBF16),
+INSTANTIATE_TEST_SUITE_P(Dtypes, EndToEnd, ::testing::Values(DType::kF32, DType::kBF16, DType::kI8),
                          [](const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); });
 
 TEST(ModelLoad, FailsClearly) {

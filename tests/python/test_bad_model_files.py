@@ -93,3 +93,80 @@ def test_unknown_format_version(fcabert_bin, small_source, tmp_path):
     path = tmp_path / "v99.fcab"
     write_model_file(path, metadata, [(n, a, "F32") for n, a in tensors.items()])
     assert_refused(fcabert_bin, path, "version")
+
+
+# ---- int8 files: each defect refused by the engine (one line naming the file and tensor) and
+# by tools/fcabert_model.py alike
+
+def tiny_int8_model(path):
+    import numpy as np
+    from tools.tiny_model import tiny_metadata, write_tiny_model
+    metadata = tiny_metadata(["good", "bad", "film"], layers=1, hidden_size=8, num_heads=2, intermediate_size=16,
+                             max_len=16, clusters=1, pooling="mean", provenance={"source": "test_bad_model_files"})
+    rng = np.random.default_rng(5)
+    return write_tiny_model(path, metadata, lambda name, shape: rng.normal(0.0, 0.5, shape), "I8")
+
+
+def edit_header(path, edit):
+    """Rewrites the JSON header through `edit(header)`, keeping the data section."""
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    edit(header)
+    text = json.dumps(header).encode()
+    text += b" " * (-(8 + len(text)) % 64)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + length:])
+
+
+def set_scale(path, name, row, value):
+    data = bytearray(path.read_bytes())
+    (length,) = struct.unpack("<Q", data[:8])
+    begin = json.loads(data[8:8 + length])[name]["data_offsets"][0]
+    data[8 + length + begin + 4 * row:8 + length + begin + 4 * row + 4] = struct.pack("<f", value)
+    path.write_bytes(bytes(data))
+
+
+def rename(header, old, new):
+    header[new] = header.pop(old)
+
+
+def append_f32_tensor(path, name, count):
+    """Adds an F32 tensor of `count` ones after the last tensor (the tensors still tile the file)."""
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    end = len(data) - 8 - length  # the size of the data section
+    entry = {"dtype": "F32", "shape": [count], "data_offsets": [end, end + 4 * count]}
+    edit_header(path, lambda header: header.update({name: entry}))
+    path.write_bytes(path.read_bytes() + struct.pack(f"<{count}f", *[1.0] * count))
+
+
+INT8_DEFECTS = {
+    "nan_scale": (lambda p: set_scale(p, "bert.pooler.dense.weight_scale", 2, float("nan")),
+                  "bert.pooler.dense.weight_scale", "scale of row 2 is nan"),
+    "negative_scale": (lambda p: set_scale(p, "classifier.weight_scale", 1, -1.0),
+                       "classifier.weight_scale", "scale of row 1 is -1"),
+    "missing_scale": (lambda p: edit_header(p, lambda h: rename(h, "bert.pooler.dense.weight_scale",
+                                                                "bert.pooler.dense.weight_scales")),
+                      "bert.pooler.dense.weight", "without its scale tensor"),
+    "orphan_scale": (lambda p: append_f32_tensor(p, "bert.pooler.dense.bias_scale", 8),
+                     "bert.pooler.dense.bias_scale", "scale tensor for"),
+    "scale_wrong_shape": (lambda p: edit_header(p, lambda h: h["bert.pooler.dense.weight_scale"].update(shape=[2, 4])),
+                          "bert.pooler.dense.weight_scale", "must be f32 [8] (one per row)"),
+    "one_dimensional_int8": (lambda p: edit_header(p, lambda h: h["bert.pooler.dense.bias"].update(dtype="I8",
+                                                                                                 shape=[32])),
+                             "bert.pooler.dense.bias", "only for 2-d tensors"),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(INT8_DEFECTS))
+def test_int8_defects(fcabert_bin, tmp_path, defect):
+    from tools.fcabert_model import ModelFileError
+    make_defect, tensor, phrase = INT8_DEFECTS[defect]
+    path = tiny_int8_model(tmp_path / f"{defect}.fcab")
+    run_fcabert(fcabert_bin, "classify", "--model", str(path), "-", stdin="a good film\n")  # valid before
+    read_model_file(path)
+    make_defect(path)
+    assert_refused(fcabert_bin, path, tensor, phrase)
+    with pytest.raises(ModelFileError) as refused:
+        read_model_file(path)
+    assert tensor in str(refused.value) and phrase in str(refused.value).lower(), refused.value
