@@ -45,10 +45,10 @@ REPO = Path(__file__).resolve().parents[1]
 HAND_SCHEDULE = "0.65,0.45,0.35,0.3,0.25,0.2"
 
 
-def _pipeline_task(task: str, folder: str, metric: str) -> dict:
+def _pipeline_task(task: str, folder: str, metric: str, learned: tuple[str, ...] = ()) -> dict:
     """A task whose dense and FCA models both come from one `train_fca.py pipeline` run
     (docs/TRAINING.md has the command; models/README.md the cards)."""
-    return {"dir": folder, "metric": metric, "dense": f"build/models/{task}-minilm-l6.fcab", "learned": [],
+    return {"dir": folder, "metric": metric, "dense": f"build/models/{task}-minilm-l6.fcab", "learned": list(learned),
             "min_tokens": 0,
             "dense_command": (f".venv/bin/python tools/train_fca.py pipeline --task {task} "
                               f"--train ../shared/data/glue/{folder}/train.tsv ... "
@@ -65,7 +65,7 @@ TASKS = {
         "min_tokens": 10,
         "dense_command": "see models/README.md (tools/train_classifier.py --task sst2 ... then tools/convert.py)",
     },
-    "mrpc": _pipeline_task("mrpc", "MRPC", "GLUE score (mean of F1 and accuracy)"),
+    "mrpc": _pipeline_task("mrpc", "MRPC", "GLUE score (mean of F1 and accuracy)", ("models/mrpc-minilm-l6-fca.fcab",)),
     "stsb": _pipeline_task("stsb", "STS-B", "GLUE score (mean of Pearson and Spearman)"),
     "cola": _pipeline_task("cola", "CoLA", "GLUE score (Matthews correlation)"),
     "rte": _pipeline_task("rte", "RTE", "accuracy"),

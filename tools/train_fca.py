@@ -270,6 +270,10 @@ def load_checkpoint_dir(path: str, device: str = "cpu"):
     if p.is_file():
         import tempfile
         model, slow, _ = fr.load_model(str(p))
+        from tools.fcabert_model import parse_metadata, read_header
+        labels = parse_metadata(str(p), read_header(str(p))[0])["head"]["labels"]
+        model.config.id2label = dict(enumerate(labels))  # so that an export names the classes as the file does
+        model.config.label2id = {label: i for i, label in enumerate(labels)}
         with tempfile.TemporaryDirectory() as directory:  # the file's vocabulary and casing, as a fast tokenizer
             slow.save_pretrained(directory)
             tokenizer = BertTokenizerFast.from_pretrained(directory)
@@ -794,9 +798,13 @@ def calibrate_step(args, finetuned: str, work: Path) -> dict:
         raise TrainError("--calibrate scores schedules on the held-out rows: pass --heldout N > 0")
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
-    dense, heldout, calibrated = out / "dense.fcab", out / "heldout.tsv", out / "calibrated.fcab"
-    cmd_export(argparse.Namespace(source=finetuned, output=str(dense), dtype="fp32", schedule=None, dense=True,
-                                  clusters=None, pooling=None, task=args.task, labels=None, manifest=None))
+    heldout, calibrated = out / "heldout.tsv", out / "calibrated.fcab"
+    if Path(finetuned).is_file():  # --finetuned MODEL.fcab: the engine reads it as it is
+        dense = Path(finetuned)
+    else:
+        dense = out / "dense.fcab"
+        cmd_export(argparse.Namespace(source=finetuned, output=str(dense), dtype="fp32", schedule=None, dense=True,
+                                      clusters=None, pooling=None, task=args.task, labels=None, manifest=None))
     cmd_heldout(argparse.Namespace(**{**vars(args), "model": finetuned, "output": str(heldout)}))
     argv = [args.fcabert, "calibrate", "-m", str(dense), "--data", str(heldout), "--task", args.task,
             "--limit", "0", "--flops-target", f"{args.flops_target:g}", "--clusters", str(args.clusters),
@@ -851,7 +859,9 @@ def cmd_pipeline(args) -> dict:
                                      schedule=None, dense=False, clusters=None, pooling=None, task=args.task,
                                      labels=None, manifest=args.manifest)
     entry = cmd_export(export_args, command)
-    if args.dense_output:
+    if args.dense_output and Path(finetuned).is_file():
+        shutil.copyfile(finetuned, args.dense_output)  # already a dense model file
+    elif args.dense_output:
         dense_args = argparse.Namespace(**{**vars(export_args), "source": finetuned, "output": args.dense_output,
                                            "dense": True, "manifest": None})  # the manifest lists FCA models
         cmd_export(dense_args, command)

@@ -482,3 +482,14 @@ def test_pipeline_calibrate_needs_a_flops_target_and_the_binary(tiny, tmp_path, 
                "-o", tmp_path / "m.fcab", "--calibrate", "--flops-target", "0.5",
                "--fcabert", tmp_path / "no-such-binary") == 1
     assert "needs the fcabert binary" in capsys.readouterr().err
+
+
+def test_pipeline_calibrate_from_a_model_file(tiny, tmp_path, fcabert_bin):
+    model_file, work, output, dense = tmp_path / "dense.fcab", tmp_path / "w", tmp_path / "f.fcab", tmp_path / "d.fcab"
+    assert run("export", tiny["model"], "-o", model_file, "--dense", "--dtype", "fp32", "--task", "sst2",
+               "--labels", "negative,positive") == 0
+    assert run("pipeline", *COMMON, "--train", tiny["train"], "--finetuned", model_file, "--work", work, "-o", output,
+               "--dense-output", dense, "--calibrate", "--fcabert", fcabert_bin, "--flops-target", "0.6",
+               "--retrain-steps", "2", "--clusters", "1", "--dtype", "fp32") == 0
+    assert output.is_file() and dense.read_bytes() == model_file.read_bytes()
+    assert not (work / "calibrate" / "dense.fcab").exists()  # the model file itself was calibrated
