@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The accuracy-FLOPs trade-off of FCA, measured with `fcabert eval` (issue 5, part 4).
 
-For each task (SST-2 and MRPC by default) this evaluates on the GLUE dev set, every number
-coming from `fcabert eval --json` (never from a training script):
+For each task (SST-2, MRPC, STS-B, CoLA and RTE by default) this evaluates on the GLUE dev
+set, every number coming from `fcabert eval --json` (never from a training script):
 
   dense          the dense fine-tuned model (eval --dense)
   hand           an untrained hand-written schedule on the dense model (C=2 mean), and C=0
@@ -98,7 +98,7 @@ def parse_args(argv=None):
         description="Measure dev metric vs FLOPs for dense, learned, C=0, calibrated and hand schedules with "
                     "`fcabert eval`; write a markdown table and SVG plots.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--tasks", default="sst2,mrpc", help="comma-separated: " + ", ".join(TASKS))
+    p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: " + ", ".join(TASKS))
     p.add_argument("--fcabert", default=str(REPO / "build" / "fcabert"), help="the fcabert binary")
     p.add_argument("--glue", default=str(REPO.parent / "shared" / "data" / "glue"), help="GLUE data folder")
     p.add_argument("--manifest", default=str(REPO / "build" / "models" / "MANIFEST.json"),
