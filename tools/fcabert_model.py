@@ -324,14 +324,15 @@ def _check_int8_tensors(path, stored: dict) -> None:
     for name, scales in stored.items():
         if not name.endswith(SCALE_SUFFIX) or name == SCALE_SUFFIX:
             continue
-        owner = stored.get(name[:-len(SCALE_SUFFIX)])
+        owner_name = name[:-len(SCALE_SUFFIX)]
+        owner = stored.get(owner_name)
         if owner is None:
-            _fail(path, f"tensor {name!r}: scale tensor without its I8 tensor {name[:-len(SCALE_SUFFIX)]!r}")
+            _fail(path, f"tensor {name!r}: scale tensor without its I8 tensor {owner_name!r}")
         if _stored_dtype(owner) != "I8":
-            _fail(path, f"tensor {name!r}: scale tensor for {name[:-len(SCALE_SUFFIX)]!r}, which is "
+            _fail(path, f"tensor {name!r}: scale tensor for {owner_name!r}, which is "
                         f"{_stored_dtype(owner)}, not I8")
         if _stored_dtype(scales) != "F32" or scales.shape != (owner.shape[0],):
-            _fail(path, f"tensor {name!r}: the scales of I8 tensor {name[:-len(SCALE_SUFFIX)]!r} "
+            _fail(path, f"tensor {name!r}: the scales of I8 tensor {owner_name!r} "
                         f"{list(owner.shape)} must be F32 [{owner.shape[0]}] (one per row), but this is "
                         f"{_stored_dtype(scales)} {list(scales.shape)}")
         bad = ~(np.isfinite(scales) & (scales >= 0))

@@ -805,7 +805,7 @@ def calibrate_step(args, finetuned: str, work: Path) -> dict:
         dense = out / "dense.fcab"
         cmd_export(argparse.Namespace(source=finetuned, output=str(dense), dtype="fp32", schedule=None, dense=True,
                                       clusters=None, pooling=None, task=args.task, labels=None, manifest=None))
-    cmd_heldout(argparse.Namespace(**{**vars(args), "model": finetuned, "output": str(heldout)}))
+    written = cmd_heldout(argparse.Namespace(**{**vars(args), "model": finetuned, "output": str(heldout)}))
     argv = [args.fcabert, "calibrate", "-m", str(dense), "--data", str(heldout), "--task", args.task,
             "--limit", "0", "--flops-target", f"{args.flops_target:g}", "--clusters", str(args.clusters),
             "--pooling", args.pooling, "--min-ratio", f"{args.min_ratio:g}", "--max-len", str(args.max_len),
@@ -817,7 +817,7 @@ def calibrate_step(args, finetuned: str, work: Path) -> dict:
     fca = parse_metadata(str(calibrated), read_header(str(calibrated))[0])["fca"]
     result = {"schedule": [float(r) for r in fca["keep_ratios"]], "clusters": fca["clusters"],
               "pooling": fca["pooling"], "flops_target": args.flops_target, "lambda": None, "steps": 0,
-              "heldout_rows": sum(1 for _ in open(heldout, encoding="utf-8")) - int(TASKS[args.task].has_header),
+              "heldout_rows": written["rows"],
               "seconds": round(time.time() - started, 1), "command": shlex.join(argv)}
     write_text_atomically(result_path, json.dumps(result, indent=2) + "\n")
     print(f"{PROG}: step 2 (calibrate): schedule {','.join(f'{r:g}' for r in result['schedule'])}, C={args.clusters}, "
