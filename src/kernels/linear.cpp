@@ -1,9 +1,11 @@
 #include "kernels/linear.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -32,51 +34,124 @@ dt input_type(Precision precision) {
 
 dt weight_type(Precision precision) { return precision == Precision::kInt8 ? dt::s8 : input_type(precision); }
 
-// The index of the post-op that adds the bias after the int8 output scale (see make_attr).
+// The index of the post-op that adds the bias after the int8 output scale (see
+// runtime_rows_attr).
 int bias_post_op(Epilogue epilogue) { return epilogue == Epilogue::kAccumulate ? 1 : 0; }
 
-dnnl::primitive_attr make_attr(Epilogue epilogue, Precision precision, int64_t out) {
-  dnnl::post_ops ops;
+[[noreturn]] void throw_unsupported(Precision precision, int64_t in, int64_t out, const dnnl::error& e) {
+  throw Error(std::string("oneDNN has no ") + precision_name(precision) + " matmul for " +
+              std::to_string(in) + " -> " + std::to_string(out) + " features: " + e.what() +
+              (precision != Precision::kFp32 ? " (use --precision fp32 on this CPU)" : ""));
+}
+
+// Each Session passes its own scratchpad, so Sessions on different threads can execute the
+// same (shared, immutable) primitive at once.
+dnnl::primitive_attr with_post_ops(const dnnl::post_ops& ops) {
   dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// The runtime-row primitive's attributes.
+dnnl::primitive_attr runtime_rows_attr(Epilogue epilogue, Precision precision, int64_t out) {
+  dnnl::post_ops ops;
   // oneDNN's fast int8 GEMM takes `sum` only as the first post-op.
   if (epilogue == Epilogue::kAccumulate) ops.append_sum(1.f);
   if (precision == Precision::kInt8) {
-    // The per-call scale (input scale x per-feature weight scale) is known only at run time.
-    attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
-    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     // oneDNN 2.x adds a matmul's own bias before the output scale, i.e. in the s32 domain;
     // as a post-op the fp32 bias is added after it, to the real-valued product.
     ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, out}, dt::f32, tag::ab));
   }
   if (epilogue == Epilogue::kGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-  attr.set_post_ops(ops);
-  // Each Session passes its own scratchpad, so Sessions on different threads can execute the
-  // same (shared, immutable) primitive at once.
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::primitive_attr attr = with_post_ops(ops);
+  if (precision == Precision::kInt8) {
+    // The per-call scale (input scale x per-feature weight scale) is known only at run time.
+    attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+  }
   return attr;
 }
 
-dnnl::matmul::primitive_desc make_primitive_desc(const dnnl::engine& engine, int64_t in, int64_t out,
-                                                 Epilogue epilogue, Precision precision) {
-  if (precision == Precision::kAuto) {
-    throw std::logic_error("kernels::Linear: Precision::kAuto is a request that Model::load resolves first");
+// The fixed-shape primitives' attributes. oneDNN 2.6 gives runtime output scales and zero
+// points only to gemm:jit, so int8 takes neither: with the input as unshifted u8 codes q and
+// acc = sum_k q_k Wq[n, k], the product is
+//   a w_n (acc - z sum_k Wq[n, k]) + b_n = acc * scale_n + term_n,
+// scale_n = a w_n and term_n = b_n - scale_n z sum_k Wq[n, k], two per-call [1, out] tensors
+// of binary post-ops. Runtime tensors rather than constant scales also keep the primitive the
+// same for every layer of one shape, so oneDNN's primitive cache compiles it once. The
+// residual `sum` comes after them: it must add the residual unscaled.
+dnnl::primitive_attr fixed_shape_attr(Epilogue epilogue, Precision precision, int64_t out) {
+  dnnl::post_ops ops;
+  if (precision == Precision::kInt8) {
+    const dnnl::memory::desc per_feature({1, out}, dt::f32, tag::ab);
+    ops.append_binary(dnnl::algorithm::binary_mul, per_feature);
+    ops.append_binary(dnnl::algorithm::binary_add, per_feature);
   }
+  if (epilogue == Epilogue::kAccumulate) ops.append_sum(1.f);
+  if (epilogue == Epilogue::kGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  return with_post_ops(ops);
+}
+
+// int8 adds the bias through its post-ops; the other precisions take the matmul's own.
+dnnl::memory::desc bias_desc(Precision precision, int64_t out) {
+  return precision == Precision::kInt8 ? dnnl::memory::desc()
+                                       : dnnl::memory::desc({1, out}, dt::f32, tag::ab);
+}
+
+dnnl::matmul::primitive_desc runtime_rows_desc(const dnnl::engine& engine, int64_t in, int64_t out,
+                                               Epilogue epilogue, Precision precision) {
   const dnnl::memory::dim rows = DNNL_RUNTIME_DIM_VAL;
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   // `any` lets oneDNN pick the weight layout it runs fastest with; we reorder once at load.
   const dnnl::memory::desc weights({in, out}, weight_type(precision), tag::any);
-  // int8 adds the bias as a post-op instead (make_attr).
-  const dnnl::memory::desc bias =
-      precision == Precision::kInt8 ? dnnl::memory::desc() : dnnl::memory::desc({1, out}, dt::f32, tag::ab);
   const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
   try {
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
-                                        make_attr(epilogue, precision, out), engine);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias_desc(precision, out), dst),
+                                        runtime_rows_attr(epilogue, precision, out), engine);
   } catch (const dnnl::error& e) {
-    throw Error(std::string("oneDNN has no ") + precision_name(precision) + " matmul for " +
-                std::to_string(in) + " -> " + std::to_string(out) + " features: " + e.what() +
-                (precision != Precision::kFp32 ? " (use --precision fp32 on this CPU)" : ""));
+    throw_unsupported(precision, in, out, e);
   }
+}
+
+// Row counts of the fixed-shape primitives: a call's rows are cut greedily into chunks of
+// these sizes (the first is the largest), and the last rows, fewer than the smallest, run on
+// a primitive made for exactly their count. Chunks of 256 rows keep oneDNN's brgemm at its
+// large-matrix rate (within 3% of 512 rows, measured on an AMD EPYC Zen 4); the smaller
+// chunks bound the distinct shapes to 35 per Linear.
+constexpr std::array<int64_t, 4> kChunkRows = {256, 128, 64, 32};
+
+int64_t next_chunk_rows(int64_t remaining) {
+  for (int64_t chunk : kChunkRows)
+    if (remaining >= chunk) return chunk;
+  return remaining;
+}
+
+// The fixed-shape primitive description for `rows` rows; `weights` is `any` for the first
+// (which picks the layout) and that layout for all others.
+dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_t rows, int64_t in,
+                                              int64_t out, const dnnl::memory::desc& weights,
+                                              Epilogue epilogue, Precision precision) {
+  const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
+  const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias_desc(precision, out), dst),
+                                      fixed_shape_attr(epilogue, precision, out), engine);
+}
+
+// The largest chunk's description when oneDNN has a brgemm for it, else nothing (the Linear
+// then runs on runtime rows: on a CPU without AVX-512, for example).
+std::optional<dnnl::matmul::primitive_desc> brgemm_fixed_shape_desc(const dnnl::engine& engine, int64_t in,
+                                                                    int64_t out, Epilogue epilogue,
+                                                                    Precision precision) {
+  try {
+    dnnl::matmul::primitive_desc pd = fixed_shape_desc(
+        engine, kChunkRows.front(), in, out, dnnl::memory::desc({in, out}, weight_type(precision), tag::any),
+        epilogue, precision);
+    if (std::strncmp(pd.impl_info_str(), "brg", 3) == 0) return pd;
+  } catch (const dnnl::error&) {
+    // No fixed-shape implementation at all: the runtime-row primitive decides.
+  }
+  return std::nullopt;
 }
 
 // Copies user data described by `from` into a new library-owned memory laid out as `to`
@@ -271,22 +346,94 @@ void to_bf16(const float* x, int64_t count, uint16_t* out) {
   }
 }
 
+// The fixed-shape primitives of one Linear, created on first use of each row count and kept.
+// Linear::forward is const and may run on several threads at once, hence the mutex; a
+// primitive, once created, is never replaced, so a reference to it stays valid unlocked.
+class Linear::FixedShapes {
+ public:
+  FixedShapes(const dnnl::engine& engine, int64_t in, int64_t out, Epilogue epilogue, Precision precision,
+              const dnnl::matmul::primitive_desc& largest)
+      : engine_(engine),
+        in_(in),
+        out_(out),
+        epilogue_(epilogue),
+        precision_(precision),
+        weights_(largest.weights_desc()),
+        scratchpad_limit_(largest.scratchpad_desc().get_size()) {}
+
+  const dnnl::matmul& for_rows(int64_t rows) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_ptr<dnnl::matmul>& slot = by_rows_[static_cast<size_t>(rows)];
+    if (!slot) slot = std::make_unique<dnnl::matmul>(create(rows));
+    return *slot;
+  }
+
+ private:
+  dnnl::matmul create(int64_t rows) const {
+    dnnl::matmul::primitive_desc pd;
+    try {
+      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_);
+    } catch (const dnnl::error& e) {
+      throw_unsupported(precision_, in_, out_, e);
+    }
+    // The Session sized its scratchpad from the largest chunk's primitive (oneDNN's brgemm
+    // asks for more with more rows: an accumulation buffer per row block).
+    if (pd.scratchpad_desc().get_size() > scratchpad_limit_) {
+      throw std::logic_error("kernels::Linear: the " + std::to_string(rows) + "-row " +
+                             precision_name(precision_) + " primitive needs a larger scratchpad than the " +
+                             std::to_string(kChunkRows.front()) + "-row one");
+    }
+    return dnnl::matmul(pd);
+  }
+
+  dnnl::engine engine_;
+  int64_t in_, out_;
+  Epilogue epilogue_;
+  Precision precision_;
+  dnnl::memory::desc weights_;
+  size_t scratchpad_limit_;
+  std::mutex mutex_;
+  std::array<std::unique_ptr<dnnl::matmul>, kChunkRows.front() + 1> by_rows_;  // index: row count
+};
+
 Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
-               int64_t out_features, Epilogue epilogue, Precision precision)
+               int64_t out_features, Epilogue epilogue, Precision precision, RowPrimitives rows)
     : in_features_(in_features),
       out_features_(out_features),
       epilogue_(epilogue),
       precision_(precision),
-      engine_(engine),
-      primitive_desc_(make_primitive_desc(engine, in_features, out_features, epilogue, precision)),
-      primitive_(primitive_desc_),
-      scratchpad_desc_(primitive_desc_.scratchpad_desc()) {
+      engine_(engine) {
+  if (precision == Precision::kAuto) {
+    throw std::logic_error("kernels::Linear: Precision::kAuto is a request that Model::load resolves first");
+  }
+  // fp32 stays on runtime rows: its output for a row then does not depend on how many rows
+  // share the call (docs/PERF.md), and brgemm is no faster there.
+  std::optional<dnnl::matmul::primitive_desc> fixed;
+  if (rows == RowPrimitives::kBest && precision != Precision::kFp32)
+    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision);
+  if (fixed) {
+    primitive_desc_ = *fixed;
+    fixed_ = std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, *fixed);
+  } else {
+    primitive_desc_ = runtime_rows_desc(engine, in_features, out_features, epilogue, precision);
+    primitive_ = dnnl::matmul(primitive_desc_);
+  }
+  scratchpad_desc_ = primitive_desc_.scratchpad_desc();
+
   // W is [out, in] row-major, i.e. the [in, out] matrix the matmul wants with dims swapped
   // in memory: format tag `ba`.
   const dnnl::memory::desc user_bias({1, out_features}, dt::f32, tag::ab);
   if (precision == Precision::kInt8) {
     const std::vector<int8_t> quantized =
         quantize_weight_rows(weight, in_features, out_features, weight_scales_);
+    if (fixed_) {
+      weight_row_sums_.assign(static_cast<size_t>(out_features), 0.f);
+      for (int64_t n = 0; n < out_features; ++n) {
+        int32_t sum = 0;  // exact: at most 127 * in_features
+        for (int64_t k = 0; k < in_features; ++k) sum += quantized[n * in_features + k];
+        weight_row_sums_[n] = static_cast<float>(sum);
+      }
+    }
     const dnnl::memory::desc user_weights({in_features, out_features}, dt::s8, tag::ba);
     weights_ = reorder_into(engine, user_weights, quantized.data(), primitive_desc_.weights_desc());
     bias_ = reorder_into(engine, user_bias, bias, user_bias);
@@ -296,6 +443,10 @@ Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bia
     bias_ = reorder_into(engine, user_bias, bias, primitive_desc_.bias_desc());
   }
 }
+
+Linear::~Linear() = default;
+Linear::Linear(Linear&&) noexcept = default;
+Linear& Linear::operator=(Linear&&) noexcept = default;
 
 void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
                      const MatmulBuffers& buffers) const {
@@ -310,14 +461,39 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
     if (precision_ == Precision::kBf16) {
       to_bf16(x, rows * in_features_, static_cast<uint16_t*>(buffers.input));
     } else {
-      if (buffers.output_scales == nullptr)
-        throw Error("int8 Linear::forward needs a buffer for the output scales");
+      if (buffers.per_feature == nullptr)
+        throw Error("int8 Linear::forward needs a buffer for the per-feature terms");
       quantized = quantize_u8(x, rows * in_features_, static_cast<uint8_t*>(buffers.input));
-      for (int64_t n = 0; n < out_features_; ++n)
-        buffers.output_scales[n] = quantized.scale * weight_scales_[n];
+      if (fixed_) {
+        int8_feature_terms(quantized, buffers.per_feature);
+      } else {
+        for (int64_t n = 0; n < out_features_; ++n)
+          buffers.per_feature[n] = quantized.scale * weight_scales_[n];
+      }
     }
     source = buffers.input;
   }
+  if (fixed_) {
+    forward_fixed_shapes(stream, source, rows, y, scratchpad, buffers.per_feature);
+  } else {
+    forward_runtime_rows(stream, source, rows, y, scratchpad, quantized.zero_point, buffers.per_feature);
+  }
+  stream.wait();  // our own kernels read y next
+}
+
+void Linear::int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const {
+  float* scales = per_feature;
+  float* terms = per_feature + out_features_;
+  const float* bias = static_cast<const float*>(bias_.get_data_handle());
+  const float zero_point = static_cast<float>(quantized.zero_point);
+  for (int64_t n = 0; n < out_features_; ++n) {
+    scales[n] = quantized.scale * weight_scales_[n];
+    terms[n] = bias[n] - scales[n] * zero_point * weight_row_sums_[n];
+  }
+}
+
+void Linear::forward_runtime_rows(dnnl::stream& stream, const void* source, int64_t rows, float* y,
+                                  void* scratchpad, int32_t zero_point, const float* output_scales) const {
   // Memory objects are cheap handles around our pointers; only their row count changes.
   const CallMemory src(plain_desc({rows, in_features_}, input_type(precision_)), engine_, source);
   const CallMemory dst(plain_desc({rows, out_features_}, dt::f32), engine_, y);
@@ -325,13 +501,13 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
   dnnl_exec_arg_t args[7] = {
       {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
   int count = 3;
-  std::optional<CallMemory> scales, zero_point, pad;  // in place: no heap either
+  std::optional<CallMemory> scales, zero, pad;  // in place: no heap either
   if (precision_ == Precision::kInt8) {
-    scales.emplace(plain_desc({out_features_}, dt::f32), engine_, buffers.output_scales);
-    zero_point.emplace(plain_desc({1}, dt::s32), engine_, &quantized.zero_point);
+    scales.emplace(plain_desc({out_features_}, dt::f32), engine_, output_scales);
+    zero.emplace(plain_desc({1}, dt::s32), engine_, &zero_point);
     args[count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(bias_post_op(epilogue_)) | DNNL_ARG_SRC_1, bias_.get()};
     args[count++] = {DNNL_ARG_ATTR_OUTPUT_SCALES, scales->get()};
-    args[count++] = {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zero_point->get()};
+    args[count++] = {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zero->get()};
   } else {
     args[count++] = {DNNL_ARG_BIAS, bias_.get()};
   }
@@ -341,9 +517,49 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
   }
   dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive_.get(), stream.get(), count, args),
                           "could not execute a matmul");
-  stream.wait();  // our own kernels read y next
+}
+
+void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, float* y,
+                                  void* scratchpad, const float* per_feature) const {
+  std::optional<CallMemory> scales, terms, pad;  // the same for every chunk
+  dnnl_exec_arg_t shared[3];
+  int shared_count = 0;
+  if (precision_ == Precision::kInt8) {
+    const dnnl_memory_desc_t feature_desc = plain_desc({1, out_features_}, dt::f32);
+    scales.emplace(feature_desc, engine_, per_feature);
+    terms.emplace(feature_desc, engine_, per_feature + out_features_);
+    shared[shared_count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, scales->get()};
+    shared[shared_count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, terms->get()};
+  } else {
+    shared[shared_count++] = {DNNL_ARG_BIAS, bias_.get()};
+  }
+  if (scratchpad_desc_.get_size() != 0) {
+    // Every chunk's primitive needs at most the largest one's scratchpad (FixedShapes::create).
+    pad.emplace(scratchpad_desc_.data, engine_, scratchpad);
+    shared[shared_count++] = {DNNL_ARG_SCRATCHPAD, pad->get()};
+  }
+  const size_t source_row_bytes =
+      static_cast<size_t>(in_features_) * dnnl::memory::data_type_size(input_type(precision_));
+  const auto* source_bytes = static_cast<const unsigned char*>(source);
+  for (int64_t first = 0; first < rows;) {
+    const int64_t chunk = next_chunk_rows(rows - first);
+    const dnnl::matmul& primitive = fixed_->for_rows(chunk);
+    const CallMemory src(plain_desc({chunk, in_features_}, input_type(precision_)), engine_,
+                         source_bytes + static_cast<size_t>(first) * source_row_bytes);
+    const CallMemory dst(plain_desc({chunk, out_features_}, dt::f32), engine_, y + first * out_features_);
+    dnnl_exec_arg_t args[6] = {
+        {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
+    std::copy(shared, shared + shared_count, args + 3);
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive.get(), stream.get(), 3 + shared_count, args),
+                            "could not execute a matmul");
+    first += chunk;
+  }
 }
 
 const char* Linear::implementation() const { return primitive_desc_.impl_info_str(); }
+
+size_t per_feature_floats(Precision precision, int64_t out_features) {
+  return precision == Precision::kInt8 ? static_cast<size_t>(2 * out_features) : 0;
+}
 
 }  // namespace fcabert::kernels

@@ -1,9 +1,12 @@
 #pragma once
-// The one place that talks to oneDNN: a fully connected layer y = x W^T + b over a runtime
-// number of rows, as one matmul primitive created once (docs/ARCHITECTURE.md: creating a primitive
-// costs more than a short GEMM, and FCA changes the row count every layer).
+// The one place that talks to oneDNN: a fully connected layer y = x W^T + b over any number
+// of rows. FCA changes the row count every layer, and creating a primitive costs more than a
+// short GEMM (docs/ARCHITECTURE.md), so the primitives are made once: fp32 runs one runtime-row
+// primitive; bf16 and int8 run fixed-shape ones (oneDNN 2.6's brgemm, up to 1.9x faster on
+// few rows than its runtime-row gemm:jit) over chunks of the rows (see Linear::forward).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
@@ -30,6 +33,10 @@ enum class Epilogue {
 // Bytes per input element a Linear of `precision` converts x into (0 for fp32: no copy).
 size_t converted_input_bytes(Precision precision);
 
+// Floats of per-call, per-output-feature terms a Linear of `precision` with `out_features`
+// outputs needs in MatmulBuffers::per_feature (int8: its scales and its bias terms; 0 else).
+size_t per_feature_floats(Precision precision, int64_t out_features);
+
 // Whether oneDNN multiplies bf16 natively on this CPU (AVX512_BF16 or AMX). Without it
 // oneDNN emulates bf16 with fp32 instructions plus conversions, slower than fp32 itself.
 bool native_bf16_matmul();
@@ -44,8 +51,8 @@ bool bf16_outruns_fp32();
 // The per-call buffers of a lower-precision Linear::forward, owned by the caller (a
 // Session), so that the Linear itself stays immutable and shareable across threads.
 struct MatmulBuffers {
-  void* input = nullptr;           // rows * in_features * converted_input_bytes() bytes
-  float* output_scales = nullptr;  // out_features floats (kInt8 only)
+  void* input = nullptr;         // rows * in_features * converted_input_bytes() bytes
+  float* per_feature = nullptr;  // per_feature_floats(precision, out_features) floats (kInt8 only)
 };
 
 // One u8 quantization of an fp32 tensor: value ~= scale * (q - zero_point).
@@ -67,12 +74,21 @@ void to_bf16(const float* x, int64_t count, uint16_t* out);
 
 class Linear {
  public:
+  // How the rows of a call reach oneDNN. kBest: fixed-shape primitives where oneDNN has a
+  // brgemm for them (bf16, int8), else one runtime-row primitive. kRuntimeRows forces the
+  // latter (tests and benchmarks compare the two).
+  enum class RowPrimitives { kBest, kRuntimeRows };
+
   // `weight` is [out_features, in_features] row-major (the Hugging Face nn.Linear layout),
   // `bias` is [out_features]. Both are copied into oneDNN's preferred layout here, once
   // (with kBf16, the weights are rounded to bf16 by that same reorder).
   // Throws fcabert::Error if oneDNN has no implementation for the shapes.
   Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
-         int64_t out_features, Epilogue epilogue = Epilogue::kNone, Precision precision = Precision::kFp32);
+         int64_t out_features, Epilogue epilogue = Epilogue::kNone, Precision precision = Precision::kFp32,
+         RowPrimitives rows = RowPrimitives::kBest);
+  ~Linear();
+  Linear(Linear&&) noexcept;
+  Linear& operator=(Linear&&) noexcept;
 
   // y[rows, out] from x[rows, in]; both row-major and contiguous, not overlapping.
   // `stream` must belong to the engine given to the constructor (oneDNN refuses others).
@@ -80,6 +96,10 @@ class Linear {
   // kInt8, x is converted into `buffers` first (see MatmulBuffers; ignored for kFp32, and a
   // missing buffer throws fcabert::Error). Safe to call concurrently from several threads as
   // long as each passes its own stream and buffers.
+  // With fixed-shape primitives the rows run in chunks of 256, 128, 64 and 32 rows (greedily),
+  // and the last < 32 rows on a primitive made for exactly their count; each such primitive
+  // is created the first time its row count occurs (about 0.4 ms of JIT compilation, shared
+  // by every Linear of the same shapes through oneDNN's primitive cache) and kept.
   void forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
                const MatmulBuffers& buffers = {}) const;
 
@@ -91,21 +111,35 @@ class Linear {
   // Bytes of the weights as stored for the primitive (bf16: half of fp32; int8: a quarter,
   // plus whatever compensation oneDNN keeps with them).
   size_t weight_bytes() const { return weights_.get_desc().get_size(); }
-  // The oneDNN implementation chosen (e.g. "gemm:jit"), for logs and benchmarks.
+  // The oneDNN implementation chosen (e.g. "gemm:jit", "brg:avx512_core_vnni"), for logs and
+  // benchmarks.
   const char* implementation() const;
+  // Whether the rows run on fixed-shape primitives (see forward).
+  bool fixed_shapes() const { return fixed_ != nullptr; }
 
  private:
+  class FixedShapes;  // the fixed-shape primitives, by row count (linear.cpp)
+
+  void forward_runtime_rows(dnnl::stream& stream, const void* source, int64_t rows, float* y,
+                            void* scratchpad, int32_t zero_point, const float* output_scales) const;
+  void forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, float* y,
+                            void* scratchpad, const float* per_feature) const;
+  // kInt8 with fixed shapes: the call's per-feature scales and bias terms (see linear.cpp).
+  void int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const;
+
   int64_t in_features_;
   int64_t out_features_;
   Epilogue epilogue_;
   Precision precision_;
   dnnl::engine engine_;
-  dnnl::matmul::primitive_desc primitive_desc_;
-  dnnl::matmul primitive_;
+  dnnl::matmul::primitive_desc primitive_desc_;  // the runtime-row one, or the 256-row one
+  dnnl::matmul primitive_;                       // runtime rows only
+  std::unique_ptr<FixedShapes> fixed_;           // null: runtime rows
   dnnl::memory weights_;
   dnnl::memory bias_;
-  std::vector<float> weight_scales_;  // kInt8: W[n, :] ~= weight_scales_[n] * Wq[n, :]
-  dnnl::memory::desc scratchpad_desc_;
+  std::vector<float> weight_scales_;    // kInt8: W[n, :] ~= weight_scales_[n] * Wq[n, :]
+  std::vector<float> weight_row_sums_;  // kInt8 with fixed shapes: sum_k Wq[n, k]
+  dnnl::memory::desc scratchpad_desc_;  // the largest any of the primitives needs
 };
 
 }  // namespace fcabert::kernels

@@ -65,8 +65,8 @@ MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision pr
     const Linear linear(engine, w.data(), b.data(), k, n, Epilogue::kNone, precision);
     std::vector<unsigned char> pad(linear.scratchpad_bytes());
     std::vector<unsigned char> converted(static_cast<size_t>(m * k) * converted_input_bytes(precision));
-    std::vector<float> output_scales(static_cast<size_t>(n));
-    const MatmulBuffers buffers{converted.data(), output_scales.data()};
+    std::vector<float> per_feature(per_feature_floats(precision, n));
+    const MatmulBuffers buffers{converted.data(), per_feature.data()};
     result.implementation = linear.implementation();
     result.median_ms =
         median_call_ms([&] { linear.forward(stream, x.data(), m, y.data(), pad.data(), buffers); },

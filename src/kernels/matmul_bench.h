@@ -10,7 +10,7 @@ namespace fcabert::kernels {
 
 struct MatmulBenchResult {
   int64_t m = 0, k = 0, n = 0;
-  bool runtime_rows = false;  // a runtime-M primitive through Linear (as the engine runs it)
+  bool runtime_rows = false;  // through kernels::Linear, as the engine runs it (any row count)
   double gflops = 0;          // 2*m*k*n per call / median seconds per call
   double median_ms = 0;
   // 2*m*k*n per call / process CPU seconds per call: the rate per busy core, which other

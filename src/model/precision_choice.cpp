@@ -44,12 +44,12 @@ double time_layer_gemms(const dnnl::engine& engine, const BertConfig& config,
   std::vector<float> x(static_cast<size_t>(kAutoRows * widest), 0.5f), y(x.size(), 0.f);
   std::vector<unsigned char> converted(
       static_cast<size_t>(kAutoRows * precisions.converted_input_bytes_per_row(config)));
-  std::vector<float> output_scales(static_cast<size_t>(widest));
+  std::vector<float> per_feature(kernels::per_feature_floats(Precision::kInt8, widest));
   size_t pad_bytes = 0;
   for (const kernels::Linear& l : gemms) pad_bytes = std::max(pad_bytes, l.scratchpad_bytes());
   std::vector<unsigned char> pad(pad_bytes);
   dnnl::stream stream(engine);
-  const kernels::MatmulBuffers buffers{converted.data(), output_scales.data()};
+  const kernels::MatmulBuffers buffers{converted.data(), per_feature.data()};
   const auto run = [&] {
     for (const kernels::Linear& l : gemms)
       l.forward(stream, x.data(), kAutoRows, y.data(), pad.data(), buffers);

@@ -41,7 +41,8 @@ Workspace::Workspace(const dnnl::engine& engine, const WorkspaceSpec& spec) : st
   // Fixed by the model, so sized once here.
   dnnl_scratchpad_.reserve(spec.dnnl_scratchpad_bytes);
   if (spec.matmul_precision == Precision::kInt8) {
-    matmul_output_scales_.reserve(static_cast<size_t>(std::max(3 * spec.hidden, spec.intermediate)));
+    matmul_per_feature_.reserve(
+        kernels::per_feature_floats(Precision::kInt8, std::max(3 * spec.hidden, spec.intermediate)));
   }
 }
 
@@ -71,7 +72,7 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
 size_t Workspace::reserved_bytes() const {
   return hidden_.bytes() + qkv_.bytes() + context_.bytes() + intermediate_.bytes() + cls_.bytes() +
          pooled_.bytes() + logits_.bytes() + attention.bytes() + dnnl_scratchpad_.bytes() +
-         matmul_input_.bytes() + matmul_output_scales_.bytes() + fca.reserved_bytes();
+         matmul_input_.bytes() + matmul_per_feature_.bytes() + fca.reserved_bytes();
 }
 
 }  // namespace fcabert::model

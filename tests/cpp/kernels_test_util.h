@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/linear.h"
+
 namespace fcabert::kernels::test_util {
 
 // A primitive runs only on streams of the engine it was created for: one engine per test
@@ -42,8 +44,22 @@ inline auto reduced_precision_linear_shapes() {
 
 // Row counts to run a reduced-precision [in, out] Linear on (fewer for large matrices, whose
 // double references are slow).
+// 100 and 300 rows span several of Linear's fixed-shape chunks (256, 128, 64, 32, then the rest).
 inline std::vector<int64_t> reduced_precision_row_counts(int64_t in, int64_t out) {
-  return in * out > 100000 ? std::vector<int64_t>{1, 3, 64} : std::vector<int64_t>{1, 2, 7, 17, 129};
+  return in * out > 100000 ? std::vector<int64_t>{1, 3, 64, 100}
+                           : std::vector<int64_t>{1, 2, 7, 17, 129, 300};
+}
+
+// Both ways a reduced-precision Linear can run its rows.
+inline constexpr Linear::RowPrimitives kRowPrimitives[] = {Linear::RowPrimitives::kBest,
+                                                           Linear::RowPrimitives::kRuntimeRows};
+
+// An upper bound on the bytes of an [in, out] weight matrix of `element_bytes` in the layout
+// oneDNN picks: brgemm pads both dimensions to blocks of up to 64 and may keep an int32
+// compensation per output.
+inline size_t padded_weight_bytes_bound(int64_t in, int64_t out, size_t element_bytes) {
+  const auto up = [](int64_t v) { return static_cast<size_t>((v + 63) / 64 * 64); };
+  return up(in) * up(out) * element_bytes + 4 * up(out);
 }
 
 }  // namespace fcabert::kernels::test_util

@@ -67,48 +67,57 @@ TEST_P(Bf16LinearShapes, MatchesDoubleGemmForEveryEpilogue) {
   const std::vector<float> bias = random_values(out, 12);
   std::vector<float> weight_rounded(weight.size());
   for (size_t i = 0; i < weight.size(); ++i) weight_rounded[i] = round_bf16(weight[i]);
-  for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate}) {
-    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, Precision::kBf16);
-    EXPECT_EQ(linear.precision(), Precision::kBf16);
-    EXPECT_EQ(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);
-    std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
-    for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
-      SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
-                   std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows));
-      const std::vector<float> x = random_values(rows * in, 200 + static_cast<uint32_t>(rows));
-      const std::vector<float> residual = random_values(rows * out, 300 + static_cast<uint32_t>(rows));
-      std::vector<float> y = epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
-      std::vector<uint16_t> x_bf16(static_cast<size_t>(rows * in));
-      std::vector<float> x_rounded(x.size());
-      for (size_t i = 0; i < x.size(); ++i) x_rounded[i] = round_bf16(x[i]);
-      linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
-                     MatmulBuffers{x_bf16.data(), nullptr});
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t n = 0; n < out; ++n) {
-          double rounded = bias[n], exact = bias[n], magnitude = std::fabs(bias[n]);
-          for (int64_t k = 0; k < in; ++k) {
-            const float xv = x[r * in + k], wv = weight[n * in + k];
-            rounded += static_cast<double>(x_rounded[r * in + k]) * weight_rounded[n * in + k];
-            exact += static_cast<double>(xv) * wv;
-            magnitude += std::fabs(static_cast<double>(xv) * wv);
+  for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate})
+    for (Linear::RowPrimitives mode : test_util::kRowPrimitives) {
+      const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, Precision::kBf16, mode);
+      EXPECT_EQ(linear.precision(), Precision::kBf16);
+      if (mode == Linear::RowPrimitives::kRuntimeRows) {
+        EXPECT_FALSE(linear.fixed_shapes());
+      }
+      // Half of fp32, up to the padding of a blocked layout.
+      EXPECT_LE(linear.weight_bytes(), test_util::padded_weight_bytes_bound(in, out, 2));
+      if (in % 64 == 0 && out % 64 == 0) {
+        EXPECT_EQ(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);
+      }
+      std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+      for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
+        SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
+                     std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows) +
+                     (linear.fixed_shapes() ? " fixed shapes" : " runtime rows"));
+        const std::vector<float> x = random_values(rows * in, 200 + static_cast<uint32_t>(rows));
+        const std::vector<float> residual = random_values(rows * out, 300 + static_cast<uint32_t>(rows));
+        std::vector<float> y = epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
+        std::vector<uint16_t> x_bf16(static_cast<size_t>(rows * in));
+        std::vector<float> x_rounded(x.size());
+        for (size_t i = 0; i < x.size(); ++i) x_rounded[i] = round_bf16(x[i]);
+        linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
+                       MatmulBuffers{x_bf16.data(), nullptr});
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t n = 0; n < out; ++n) {
+            double rounded = bias[n], exact = bias[n], magnitude = std::fabs(bias[n]);
+            for (int64_t k = 0; k < in; ++k) {
+              const float xv = x[r * in + k], wv = weight[n * in + k];
+              rounded += static_cast<double>(x_rounded[r * in + k]) * weight_rounded[n * in + k];
+              exact += static_cast<double>(xv) * wv;
+              magnitude += std::fabs(static_cast<double>(xv) * wv);
+            }
+            if (epilogue == Epilogue::kGeluErf) {
+              rounded = gelu_reference(rounded);
+              exact = gelu_reference(exact);
+            }
+            if (epilogue == Epilogue::kAccumulate) {
+              rounded += residual[r * out + n];
+              exact += residual[r * out + n];
+              magnitude += std::fabs(residual[r * out + n]);
+            }
+            const double got = y[r * out + n];
+            ASSERT_NEAR(got, rounded, 1e-5 * magnitude + 1e-6) << "row " << r << " col " << n;
+            ASSERT_NEAR(got, exact, std::ldexp(1.0, -8) * magnitude + 1e-5 * magnitude + 1e-6)
+                << "row " << r << " col " << n;
           }
-          if (epilogue == Epilogue::kGeluErf) {
-            rounded = gelu_reference(rounded);
-            exact = gelu_reference(exact);
-          }
-          if (epilogue == Epilogue::kAccumulate) {
-            rounded += residual[r * out + n];
-            exact += residual[r * out + n];
-            magnitude += std::fabs(residual[r * out + n]);
-          }
-          const double got = y[r * out + n];
-          ASSERT_NEAR(got, rounded, 1e-5 * magnitude + 1e-6) << "row " << r << " col " << n;
-          ASSERT_NEAR(got, exact, std::ldexp(1.0, -8) * magnitude + 1e-5 * magnitude + 1e-6)
-              << "row " << r << " col " << n;
         }
       }
     }
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Bf16LinearShapes, test_util::reduced_precision_linear_shapes());

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/linear.h"
@@ -120,42 +122,51 @@ TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
   dnnl::stream stream(engine);
   const std::vector<float> weight = random_values(in * out, 21, 1.f / std::sqrt(static_cast<float>(in)));
   const std::vector<float> bias = random_values(out, 22);
-  for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate}) {
-    const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, Precision::kInt8);
-    EXPECT_EQ(linear.precision(), Precision::kInt8);
-    EXPECT_LT(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);  // s8, plus any compensation
-    std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
-    for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
-      SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
-                   std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows));
-      // Inputs skewed positive, as after GELU, so the zero point is not in the middle.
-      std::vector<float> x = random_values(rows * in, 400 + static_cast<uint32_t>(rows), 2.f);
-      for (float& v : x) v = v > 0 ? v : 0.1f * v;
-      const std::vector<float> residual = random_values(rows * out, 500 + static_cast<uint32_t>(rows));
-      std::vector<float> y = epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
-      std::vector<uint8_t> x_u8(static_cast<size_t>(rows * in));
-      std::vector<float> output_scales(static_cast<size_t>(out));
-      linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
-                     MatmulBuffers{x_u8.data(), output_scales.data()});
-      const Int8Reference ref = reference(x, weight, bias, rows, in, out);
-      for (int64_t i = 0; i < rows * out; ++i) {
-        double quantized = ref.quantized[i], exact = ref.exact[i], magnitude = ref.magnitude[i];
-        double bound = ref.error_bound[i];
-        if (epilogue == Epilogue::kGeluErf) {
-          quantized = gelu_reference(quantized);
-          exact = gelu_reference(exact);
-          bound *= 1.13;
+  for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kGeluErf, Epilogue::kAccumulate})
+    for (Linear::RowPrimitives mode : test_util::kRowPrimitives) {
+      const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, Precision::kInt8, mode);
+      EXPECT_EQ(linear.precision(), Precision::kInt8);
+      if (mode == Linear::RowPrimitives::kRuntimeRows) {
+        EXPECT_FALSE(linear.fixed_shapes());
+      }
+      // s8, plus any compensation and the padding of a blocked layout.
+      EXPECT_LE(linear.weight_bytes(), test_util::padded_weight_bytes_bound(in, out, 1));
+      if (in % 64 == 0 && out % 64 == 0) {
+        EXPECT_LT(linear.weight_bytes(), static_cast<size_t>(in * out) * 2);
+      }
+      std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+      for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
+        SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
+                     std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows) +
+                     (linear.fixed_shapes() ? " fixed shapes" : " runtime rows"));
+        // Inputs skewed positive, as after GELU, so the zero point is not in the middle.
+        std::vector<float> x = random_values(rows * in, 400 + static_cast<uint32_t>(rows), 2.f);
+        for (float& v : x) v = v > 0 ? v : 0.1f * v;
+        const std::vector<float> residual = random_values(rows * out, 500 + static_cast<uint32_t>(rows));
+        std::vector<float> y = epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
+        std::vector<uint8_t> x_u8(static_cast<size_t>(rows * in));
+        std::vector<float> per_feature(per_feature_floats(Precision::kInt8, out));
+        linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
+                       MatmulBuffers{x_u8.data(), per_feature.data()});
+        const Int8Reference ref = reference(x, weight, bias, rows, in, out);
+        for (int64_t i = 0; i < rows * out; ++i) {
+          double quantized = ref.quantized[i], exact = ref.exact[i], magnitude = ref.magnitude[i];
+          double bound = ref.error_bound[i];
+          if (epilogue == Epilogue::kGeluErf) {
+            quantized = gelu_reference(quantized);
+            exact = gelu_reference(exact);
+            bound *= 1.13;
+          }
+          if (epilogue == Epilogue::kAccumulate) {
+            quantized += residual[i];
+            exact += residual[i];
+            magnitude += std::fabs(residual[i]);
+          }
+          ASSERT_NEAR(y[i], quantized, 1e-5 * magnitude + 1e-5) << "element " << i;
+          ASSERT_NEAR(y[i], exact, bound + 1e-5 * magnitude + 1e-5) << "element " << i;
         }
-        if (epilogue == Epilogue::kAccumulate) {
-          quantized += residual[i];
-          exact += residual[i];
-          magnitude += std::fabs(residual[i]);
-        }
-        ASSERT_NEAR(y[i], quantized, 1e-5 * magnitude + 1e-5) << "element " << i;
-        ASSERT_NEAR(y[i], exact, bound + 1e-5 * magnitude + 1e-5) << "element " << i;
       }
     }
-  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Int8LinearShapes, test_util::reduced_precision_linear_shapes());
@@ -167,7 +178,7 @@ TEST(Int8Linear, AZeroWeightRowGivesTheBias) {
   std::fill(w.begin() + 8, w.begin() + 16, 0.f);  // output feature 1 has no weights
   const std::vector<float> b = {0.5f, -0.25f, 2.f}, x = random_values(8, 3);
   const Linear linear(engine, w.data(), b.data(), 8, 3, Epilogue::kNone, Precision::kInt8);
-  std::vector<float> y(3), scales(3);
+  std::vector<float> y(3), scales(per_feature_floats(Precision::kInt8, 3));
   std::vector<uint8_t> x_u8(8);
   std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
   linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(), MatmulBuffers{x_u8.data(), scales.data()});
@@ -179,7 +190,7 @@ TEST(Int8Linear, NeedsItsBuffers) {
   dnnl::stream stream(engine);
   const std::vector<float> w = random_values(16, 1), b = random_values(4, 2), x = random_values(4, 3);
   const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, Precision::kInt8);
-  std::vector<float> y(4), scales(4);
+  std::vector<float> y(4), scales(per_feature_floats(Precision::kInt8, 4));
   std::vector<uint8_t> x_u8(4);
   std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
   EXPECT_ANY_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data()));
@@ -187,6 +198,43 @@ TEST(Int8Linear, NeedsItsBuffers) {
       linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(), MatmulBuffers{x_u8.data()}));
   EXPECT_NO_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(),
                                  MatmulBuffers{x_u8.data(), scales.data()}));
+}
+
+// Fixed-shape primitives are created on first use of each row count, from whichever thread
+// gets there first. Threads that run one shared Linear on different row counts at once, each
+// with its own stream and buffers, get bit for bit what a Linear of their own gives them.
+TEST(Int8Linear, ConcurrentFirstCallsOnDifferentRowCountsAgree) {
+  const dnnl::engine& engine = cpu_engine();
+  const int64_t in = 48, out = 40;
+  const std::vector<float> w = random_values(in * out, 7), b = random_values(out, 8);
+  const std::vector<int64_t> row_counts = {5, 37, 300, 77, 1, 31};
+  const auto run = [&](const Linear& linear, int64_t rows) {
+    dnnl::stream stream(engine);
+    const std::vector<float> x = random_values(rows * in, 100 + static_cast<uint32_t>(rows));
+    std::vector<float> y(static_cast<size_t>(rows * out), 0.f);
+    std::vector<uint8_t> x_u8(static_cast<size_t>(rows * in));
+    std::vector<float> per_feature(per_feature_floats(Precision::kInt8, out));
+    std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+    linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
+                   MatmulBuffers{x_u8.data(), per_feature.data()});
+    return y;
+  };
+  std::vector<std::vector<float>> expected;
+  for (int64_t rows : row_counts) {
+    const Linear alone(engine, w.data(), b.data(), in, out, Epilogue::kGeluErf, Precision::kInt8);
+    expected.push_back(run(alone, rows));
+  }
+  const Linear shared(engine, w.data(), b.data(), in, out, Epilogue::kGeluErf, Precision::kInt8);
+  std::vector<std::vector<float>> results(row_counts.size());
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < row_counts.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) results[t] = run(shared, row_counts[t]);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (size_t t = 0; t < row_counts.size(); ++t)
+    EXPECT_EQ(results[t], expected[t]) << row_counts[t] << " rows";
 }
 
 }  // namespace
