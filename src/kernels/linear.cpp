@@ -76,25 +76,28 @@ dnnl::primitive_attr runtime_rows_attr(Epilogue epilogue, Precision precision, i
 // The fixed-shape primitives' attributes. oneDNN 2.6 gives runtime output scales and zero
 // points only to gemm:jit, so int8 takes neither: with the input as unshifted u8 codes q and
 // acc = sum_k q_k Wq[n, k], the product is
-//   a w_n (acc - z sum_k Wq[n, k]) + b_n = acc * scale_n + term_n,
-// scale_n = a w_n and term_n = b_n - scale_n z sum_k Wq[n, k], two per-call [1, out] tensors
-// of binary post-ops. Runtime tensors rather than constant scales also keep the primitive the
-// same for every layer of one shape, so oneDNN's primitive cache compiles it once. The
-// residual `sum` comes after them: it must add the residual unscaled.
-dnnl::primitive_attr fixed_shape_attr(Epilogue epilogue, Precision precision, int64_t out) {
+//   a w_n (acc - z sum_k Wq[n, k]) + b_n = scale_n (acc + shift_n),
+// scale_n = a w_n and shift_n = b_n / scale_n - z sum_k Wq[n, k]: the per-call shift goes in
+// as the matmul's bias (added to acc before any post-op) and the per-call scale as one binary
+// post-op. One per-feature binary instead of a multiply and an add: on an Intel Xeon with AMX
+// the pair made a 256 x 384 -> 1536 brgemm take 2.3x its time with a plain bias, the single
+// multiply 1.35x (docs/PERF.md). Runtime tensors rather than constant scales keep the
+// primitive the same for every layer of one shape, so oneDNN's primitive cache compiles it
+// once. The residual `sum` comes after the multiply: it must add the residual unscaled. GELU
+// runs here unless `gelu_apart` (see Linear::FixedShapes).
+dnnl::primitive_attr fixed_shape_attr(Epilogue epilogue, Precision precision, int64_t out, bool gelu_apart) {
   dnnl::post_ops ops;
-  if (precision == Precision::kInt8) {
-    const dnnl::memory::desc per_feature({1, out}, dt::f32, tag::ab);
-    ops.append_binary(dnnl::algorithm::binary_mul, per_feature);
-    ops.append_binary(dnnl::algorithm::binary_add, per_feature);
-  }
+  if (precision == Precision::kInt8)
+    ops.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, out}, dt::f32, tag::ab));
   if (epilogue == Epilogue::kAccumulate) ops.append_sum(1.f);
-  if (epilogue == Epilogue::kGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  if (epilogue == Epilogue::kGeluErf && !gelu_apart)
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
   return with_post_ops(ops);
 }
 
-// int8 adds the bias through its post-ops; the other precisions take the matmul's own.
-dnnl::memory::desc bias_desc(Precision precision, int64_t out) {
+// The runtime-row int8 primitive adds the bias through a post-op (after its output scale);
+// every other primitive takes the matmul's own.
+dnnl::memory::desc runtime_rows_bias_desc(Precision precision, int64_t out) {
   return precision == Precision::kInt8 ? dnnl::memory::desc()
                                        : dnnl::memory::desc({1, out}, dt::f32, tag::ab);
 }
@@ -107,8 +110,9 @@ dnnl::matmul::primitive_desc runtime_rows_desc(const dnnl::engine& engine, int64
   const dnnl::memory::desc weights({in, out}, weight_type(precision), tag::any);
   const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
   try {
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias_desc(precision, out), dst),
-                                        runtime_rows_attr(epilogue, precision, out), engine);
+    return dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc(src, weights, runtime_rows_bias_desc(precision, out), dst),
+        runtime_rows_attr(epilogue, precision, out), engine);
   } catch (const dnnl::error& e) {
     throw_unsupported(precision, in, out, e);
   }
@@ -127,26 +131,51 @@ int64_t next_chunk_rows(int64_t remaining) {
   return remaining;
 }
 
+// Whether a bf16 fixed-shape Linear runs its GELU as a separate oneDNN eltwise primitive
+// after each chunk instead of as a post-op. On an Intel Xeon with AMX (2026-12-03), oneDNN
+// 2.6's AMX bf16 brgemm with a gelu_erf post-op took 0.98 ms at 256 x 384 -> 1536 against
+// 0.136 ms without it, and the eltwise primitive 0.106 ms on its output (docs/PERF.md). int8
+// keeps the post-op: there it costs about what the separate pass does.
+bool gelu_apart_from_brgemm(Epilogue epilogue, Precision precision) {
+  return epilogue == Epilogue::kGeluErf && precision == Precision::kBf16 &&
+         dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+}
+
 // The fixed-shape primitive description for `rows` rows; `weights` is `any` for the first
 // (which picks the layout) and that layout for all others.
 dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_t rows, int64_t in,
                                               int64_t out, const dnnl::memory::desc& weights,
-                                              Epilogue epilogue, Precision precision) {
+                                              Epilogue epilogue, Precision precision, bool gelu_apart) {
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
+  const dnnl::memory::desc bias({1, out}, dt::f32, tag::ab);
   const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
-  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias_desc(precision, out), dst),
-                                      fixed_shape_attr(epilogue, precision, out), engine);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
+                                      fixed_shape_attr(epilogue, precision, out, gelu_apart), engine);
+}
+
+// The in-place GELU over a `rows`-row chunk's output, for a Linear whose GELU runs apart.
+dnnl::eltwise_forward gelu_primitive(const dnnl::engine& engine, int64_t rows, int64_t out) {
+  const dnnl::memory::desc data({rows, out}, dt::f32, tag::ab);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::eltwise_forward::primitive_desc pd(
+      dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_gelu_erf, data,
+                                  0.f, 0.f),
+      attr, engine);
+  if (pd.scratchpad_desc().get_size() != 0)
+    throw std::logic_error("kernels::Linear: oneDNN's GELU primitive asks for a scratchpad");
+  return dnnl::eltwise_forward(pd);
 }
 
 // The largest chunk's description when oneDNN has a brgemm for it, else nothing (the Linear
 // then runs on runtime rows: on a CPU without AVX-512, for example).
 std::optional<dnnl::matmul::primitive_desc> brgemm_fixed_shape_desc(const dnnl::engine& engine, int64_t in,
                                                                     int64_t out, Epilogue epilogue,
-                                                                    Precision precision) {
+                                                                    Precision precision, bool gelu_apart) {
   try {
     dnnl::matmul::primitive_desc pd = fixed_shape_desc(
         engine, kChunkRows.front(), in, out, dnnl::memory::desc({in, out}, weight_type(precision), tag::any),
-        epilogue, precision);
+        epilogue, precision, gelu_apart);
     if (std::strncmp(pd.impl_info_str(), "brg", 3) == 0) return pd;
   } catch (const dnnl::error&) {
     // No fixed-shape implementation at all: the runtime-row primitive decides.
@@ -201,15 +230,6 @@ class CallMemory {
   dnnl_memory_t memory_ = nullptr;
 };
 
-inline uint16_t round_to_bf16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  // Round to nearest, ties to even; a NaN stays a (quiet) NaN instead of rounding to inf.
-  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (bits >> 16) | 0x40u;
-  return static_cast<uint16_t>((bits & 0x7FFFFFFFu) > 0x7F800000u ? quiet_nan : rounded);
-}
-
 // W[out, in] as s8 rows with one symmetric scale per row (output feature): per-feature
 // scales keep a feature with small weights from losing its precision to a large one.
 std::vector<int8_t> quantize_weight_rows(const float* weight, int64_t in, int64_t out,
@@ -220,55 +240,13 @@ std::vector<int8_t> quantize_weight_rows(const float* weight, int64_t in, int64_
     const float* row = weight + n * in;
     float largest = 0.f;
     for (int64_t k = 0; k < in; ++k) largest = std::max(largest, std::fabs(row[k]));
-    if (largest > 0.f) scales[n] = largest / 127.f;
+    // A largest value so small that its scale underflows to 0 keeps scale 1 (its row rounds
+    // to 0) rather than an infinite inverse.
+    if (largest / 127.f > 0.f) scales[n] = largest / 127.f;
     const float inverse = 1.f / scales[n];
     for (int64_t k = 0; k < in; ++k) q[n * in + k] = static_cast<int8_t>(std::nearbyint(row[k] * inverse));
   }
   return q;
-}
-
-// The two elementwise passes of quantize_u8. They are a large share of an int8 forward pass,
-// and the library is built for the baseline x86-64 ISA (SSE2), so they are compiled for
-// AVX-512 and AVX2 as well and the loader picks the best the CPU has (target_clones).
-// Lanes of independent minima/maxima let the compiler vectorize without -ffast-math (a
-// plain std::min reduction must keep NaN ordering and stays scalar: 4x slower).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void range_with_zero(const float* x,
-                                                                                  int64_t count, float& lo,
-                                                                                  float& hi) {
-  constexpr int kLanes = 16;
-  float lanes_lo[kLanes] = {}, lanes_hi[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) {
-      lanes_lo[l] = x[i + l] < lanes_lo[l] ? x[i + l] : lanes_lo[l];
-      lanes_hi[l] = x[i + l] > lanes_hi[l] ? x[i + l] : lanes_hi[l];
-    }
-  }
-  for (; i < count; ++i) {
-    lanes_lo[0] = x[i] < lanes_lo[0] ? x[i] : lanes_lo[0];
-    lanes_hi[0] = x[i] > lanes_hi[0] ? x[i] : lanes_hi[0];
-  }
-  lo = hi = 0.f;
-  for (int l = 0; l < kLanes; ++l) {
-    lo = std::min(lo, lanes_lo[l]);
-    hi = std::max(hi, lanes_hi[l]);
-  }
-}
-
-// out = round(clamp(x * inverse + zero, 0, 255)), ties up: the half is added first and the
-// sum clamped to [0, 255.5], so truncation rounds. The upper clamp keeps 255.5 when the
-// comparison fails, so a NaN becomes 255 and never reaches the integer conversion. Written
-// this way (selects, the half before the clamp) GCC vectorizes it; with std::min / std::max,
-// or the half added after the clamp, it compiled to a compare-and-branch per element.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_slice(const float* x,
-                                                                                 int64_t count, float inverse,
-                                                                                 float zero, uint8_t* out) {
-  for (int64_t i = 0; i < count; ++i) {
-    const float rounded_up = x[i] * inverse + zero + 0.5f;
-    const float below_top = rounded_up < 255.5f ? rounded_up : 255.5f;
-    const float clamped = below_top > 0.f ? below_top : 0.f;
-    out[i] = static_cast<uint8_t>(static_cast<int32_t>(clamped));
-  }
 }
 
 }  // namespace
@@ -306,73 +284,42 @@ bool bf16_outruns_fp32() {
 #endif
 }
 
-QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out) {
-  float lo = 0.f, hi = 0.f;  // the range always includes 0, so padding-free zeros stay exact
-  if (worth_parallel(count)) {
-#pragma omp parallel reduction(min : lo) reduction(max : hi)
-    {
-      const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t begin = count * t / threads, end = count * (t + 1) / threads;
-      float slice_lo = 0.f, slice_hi = 0.f;
-      range_with_zero(x + begin, end - begin, slice_lo, slice_hi);
-      lo = std::min(lo, slice_lo);
-      hi = std::max(hi, slice_hi);
-    }
-  } else {
-    range_with_zero(x, count, lo, hi);
-  }
-  QuantizedU8 q;
-  // All zeros: scale 1 is as good as any. An infinite range (an inf in x) gives an infinite
-  // scale, so the output turns NaN/inf instead of hiding the problem.
-  q.scale = hi - lo > 0.f ? (hi - lo) / 255.f : 1.f;
-  q.zero_point = static_cast<int32_t>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
-  const float inverse = 1.f / q.scale;
-  const float zero = static_cast<float>(q.zero_point);
-  const int64_t threads = worth_parallel(count) ? omp_get_max_threads() : 1;
-  parallel_for(threads, threads > 1, [&](int64_t t) {
-    const int64_t begin = count * t / threads, end = count * (t + 1) / threads;
-    quantize_slice(x + begin, end - begin, inverse, zero, out + begin);
-  });
-  return q;
-}
-
-void to_bf16(const float* x, int64_t count, uint16_t* out) {
-  if (worth_parallel(count)) {
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < count; ++i) out[i] = round_to_bf16(x[i]);
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < count; ++i) out[i] = round_to_bf16(x[i]);
-  }
-}
-
 // The fixed-shape primitives of one Linear, created on first use of each row count and kept.
 // Linear::forward is const and may run on several threads at once, hence the mutex; a
 // primitive, once created, is never replaced, so a reference to it stays valid unlocked.
 class Linear::FixedShapes {
  public:
+  // The primitives of one chunk size: the matmul, and the GELU after it where it runs apart.
+  struct Chunk {
+    dnnl::matmul matmul;
+    std::optional<dnnl::eltwise_forward> gelu;
+  };
+
   FixedShapes(const dnnl::engine& engine, int64_t in, int64_t out, Epilogue epilogue, Precision precision,
-              const dnnl::matmul::primitive_desc& largest)
+              bool gelu_apart, const dnnl::matmul::primitive_desc& largest)
       : engine_(engine),
         in_(in),
         out_(out),
         epilogue_(epilogue),
         precision_(precision),
+        gelu_apart_(gelu_apart),
         weights_(largest.weights_desc()),
         scratchpad_limit_(largest.scratchpad_desc().get_size()) {}
 
-  const dnnl::matmul& for_rows(int64_t rows) {
+  const Chunk& for_rows(int64_t rows) {
     const std::lock_guard<std::mutex> lock(mutex_);
-    std::unique_ptr<dnnl::matmul>& slot = by_rows_[static_cast<size_t>(rows)];
-    if (!slot) slot = std::make_unique<dnnl::matmul>(create(rows));
+    std::unique_ptr<Chunk>& slot = by_rows_[static_cast<size_t>(rows)];
+    if (!slot) slot = std::make_unique<Chunk>(create(rows));
     return *slot;
   }
 
+  bool gelu_apart() const { return gelu_apart_; }
+
  private:
-  dnnl::matmul create(int64_t rows) const {
+  Chunk create(int64_t rows) const {
     dnnl::matmul::primitive_desc pd;
     try {
-      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_);
+      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_, gelu_apart_);
     } catch (const dnnl::error& e) {
       throw_unsupported(precision_, in_, out_, e);
     }
@@ -383,17 +330,20 @@ class Linear::FixedShapes {
                              precision_name(precision_) + " primitive needs a larger scratchpad than the " +
                              std::to_string(kChunkRows.front()) + "-row one");
     }
-    return dnnl::matmul(pd);
+    Chunk chunk{dnnl::matmul(pd), std::nullopt};
+    if (gelu_apart_) chunk.gelu = gelu_primitive(engine_, rows, out_);
+    return chunk;
   }
 
   dnnl::engine engine_;
   int64_t in_, out_;
   Epilogue epilogue_;
   Precision precision_;
+  bool gelu_apart_;
   dnnl::memory::desc weights_;
   size_t scratchpad_limit_;
   std::mutex mutex_;
-  std::array<std::unique_ptr<dnnl::matmul>, kChunkRows.front() + 1> by_rows_;  // index: row count
+  std::array<std::unique_ptr<Chunk>, kChunkRows.front() + 1> by_rows_;  // index: row count
 };
 
 Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
@@ -409,11 +359,13 @@ Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bia
   // fp32 stays on runtime rows: its output for a row then does not depend on how many rows
   // share the call (docs/PERF.md), and brgemm is no faster there.
   std::optional<dnnl::matmul::primitive_desc> fixed;
+  const bool gelu_apart = gelu_apart_from_brgemm(epilogue, precision);
   if (rows == RowPrimitives::kBest && precision != Precision::kFp32)
-    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision);
+    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision, gelu_apart);
   if (fixed) {
     primitive_desc_ = *fixed;
-    fixed_ = std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, *fixed);
+    fixed_ = std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, gelu_apart,
+                                           *fixed);
   } else {
     primitive_desc_ = runtime_rows_desc(engine, in_features, out_features, epilogue, precision);
     primitive_ = dnnl::matmul(primitive_desc_);
@@ -482,13 +434,17 @@ void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* 
 }
 
 void Linear::int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const {
+  // A scale is at least 1e-30, so that shift_n = b_n / scale_n stays finite for any bias
+  // below 3e8; a true scale that small (input range times weight scale) changes the output by
+  // under 1e-30 * |acc| <= 1e-22.
+  constexpr float kSmallestScale = 1e-30f;
   float* scales = per_feature;
-  float* terms = per_feature + out_features_;
+  float* shifts = per_feature + out_features_;
   const float* bias = static_cast<const float*>(bias_.get_data_handle());
   const float zero_point = static_cast<float>(quantized.zero_point);
   for (int64_t n = 0; n < out_features_; ++n) {
-    scales[n] = quantized.scale * weight_scales_[n];
-    terms[n] = bias[n] - scales[n] * zero_point * weight_row_sums_[n];
+    scales[n] = std::max(quantized.scale * weight_scales_[n], kSmallestScale);
+    shifts[n] = bias[n] / scales[n] - zero_point * weight_row_sums_[n];
   }
 }
 
@@ -521,15 +477,15 @@ void Linear::forward_runtime_rows(dnnl::stream& stream, const void* source, int6
 
 void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, float* y,
                                   void* scratchpad, const float* per_feature) const {
-  std::optional<CallMemory> scales, terms, pad;  // the same for every chunk
+  std::optional<CallMemory> scales, shifts, pad;  // the same for every chunk
   dnnl_exec_arg_t shared[3];
   int shared_count = 0;
   if (precision_ == Precision::kInt8) {
     const dnnl_memory_desc_t feature_desc = plain_desc({1, out_features_}, dt::f32);
     scales.emplace(feature_desc, engine_, per_feature);
-    terms.emplace(feature_desc, engine_, per_feature + out_features_);
+    shifts.emplace(feature_desc, engine_, per_feature + out_features_);
     shared[shared_count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, scales->get()};
-    shared[shared_count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, terms->get()};
+    shared[shared_count++] = {DNNL_ARG_BIAS, shifts->get()};
   } else {
     shared[shared_count++] = {DNNL_ARG_BIAS, bias_.get()};
   }
@@ -542,17 +498,24 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
       static_cast<size_t>(in_features_) * dnnl::memory::data_type_size(input_type(precision_));
   const auto* source_bytes = static_cast<const unsigned char*>(source);
   for (int64_t first = 0; first < rows;) {
-    const int64_t chunk = next_chunk_rows(rows - first);
-    const dnnl::matmul& primitive = fixed_->for_rows(chunk);
-    const CallMemory src(plain_desc({chunk, in_features_}, input_type(precision_)), engine_,
+    const int64_t chunk_rows = next_chunk_rows(rows - first);
+    const FixedShapes::Chunk& chunk = fixed_->for_rows(chunk_rows);
+    const CallMemory src(plain_desc({chunk_rows, in_features_}, input_type(precision_)), engine_,
                          source_bytes + static_cast<size_t>(first) * source_row_bytes);
-    const CallMemory dst(plain_desc({chunk, out_features_}, dt::f32), engine_, y + first * out_features_);
+    const CallMemory dst(plain_desc({chunk_rows, out_features_}, dt::f32), engine_,
+                         y + first * out_features_);
     dnnl_exec_arg_t args[6] = {
         {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
     std::copy(shared, shared + shared_count, args + 3);
-    dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive.get(), stream.get(), 3 + shared_count, args),
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(chunk.matmul.get(), stream.get(), 3 + shared_count, args),
                             "could not execute a matmul");
-    first += chunk;
+    if (chunk.gelu) {
+      // In place, on the chunk just written (still in cache).
+      const dnnl_exec_arg_t gelu_args[2] = {{DNNL_ARG_SRC, dst.get()}, {DNNL_ARG_DST, dst.get()}};
+      dnnl::error::wrap_c_api(dnnl_primitive_execute(chunk.gelu->get(), stream.get(), 2, gelu_args),
+                              "could not execute the GELU after a matmul");
+    }
+    first += chunk_rows;
   }
 }
 

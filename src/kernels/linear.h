@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fcabert/precision.h"
+#include "kernels/input_conversion.h"
 
 namespace fcabert::kernels {
 
@@ -34,7 +35,7 @@ enum class Epilogue {
 size_t converted_input_bytes(Precision precision);
 
 // Floats of per-call, per-output-feature terms a Linear of `precision` with `out_features`
-// outputs needs in MatmulBuffers::per_feature (int8: its scales and its bias terms; 0 else).
+// outputs needs in MatmulBuffers::per_feature (int8: its scales and its shifted biases; 0 else).
 size_t per_feature_floats(Precision precision, int64_t out_features);
 
 // Whether oneDNN multiplies bf16 natively on this CPU (AVX512_BF16 or AMX). Without it
@@ -54,23 +55,6 @@ struct MatmulBuffers {
   void* input = nullptr;         // rows * in_features * converted_input_bytes() bytes
   float* per_feature = nullptr;  // per_feature_floats(precision, out_features) floats (kInt8 only)
 };
-
-// One u8 quantization of an fp32 tensor: value ~= scale * (q - zero_point).
-struct QuantizedU8 {
-  float scale = 1.f;
-  int32_t zero_point = 0;
-};
-
-// x[count] quantized to u8 over its own range (widened to include 0, so that 0 is exact),
-// rounding to nearest (ties up). A NaN does not count towards the range and becomes 255 (the
-// fp32 path would propagate it; the engine's inputs are finite embeddings); an infinity
-// makes the scale infinite, so the GEMM's output turns non-finite rather than wrong. Parallel over the
-// calling thread's OpenMP team for large counts.
-QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out);
-
-// x[count] rounded to nearest-even bf16 (the upper 16 bits of the fp32 pattern). Parallel
-// over the calling thread's OpenMP team for large counts.
-void to_bf16(const float* x, int64_t count, uint16_t* out);
 
 class Linear {
  public:
@@ -99,7 +83,9 @@ class Linear {
   // With fixed-shape primitives the rows run in chunks of 256, 128, 64 and 32 rows (greedily),
   // and the last < 32 rows on a primitive made for exactly their count; each such primitive
   // is created the first time its row count occurs (about 0.4 ms of JIT compilation, shared
-  // by every Linear of the same shapes through oneDNN's primitive cache) and kept.
+  // by every Linear of the same shapes through oneDNN's primitive cache) and kept. A bf16
+  // GELU on AMX runs as a separate in-place pass over each chunk (linear.cpp,
+  // gelu_apart_from_brgemm).
   void forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
                const MatmulBuffers& buffers = {}) const;
 
@@ -108,8 +94,9 @@ class Linear {
   Epilogue epilogue() const { return epilogue_; }
   Precision precision() const { return precision_; }
   size_t scratchpad_bytes() const { return scratchpad_desc_.get_size(); }
-  // Bytes of the weights as stored for the primitive (bf16: half of fp32; int8: a quarter,
-  // plus whatever compensation oneDNN keeps with them).
+  // Bytes of the weights as stored for the primitive (bf16: about half of fp32; int8: about a
+  // quarter), including the padding of oneDNN's blocked layout (brgemm rounds the feature
+  // dims up to its blocks) and whatever compensation it keeps with them.
   size_t weight_bytes() const { return weights_.get_desc().get_size(); }
   // The oneDNN implementation chosen (e.g. "gemm:jit", "brg:avx512_core_vnni"), for logs and
   // benchmarks.
@@ -124,7 +111,7 @@ class Linear {
                             void* scratchpad, int32_t zero_point, const float* output_scales) const;
   void forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, float* y,
                             void* scratchpad, const float* per_feature) const;
-  // kInt8 with fixed shapes: the call's per-feature scales and bias terms (see linear.cpp).
+  // kInt8 with fixed shapes: the call's per-feature scales and shifted biases (see linear.cpp).
   void int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const;
 
   int64_t in_features_;
