@@ -50,12 +50,17 @@ struct HeadView {
 
 // key_t[c * stride + j] = K_h[j, c], zero in the padding columns j >= length, so every
 // score block can run full width.
+// One output row per dimension c, written contiguously: the compiler turns the strided reads
+// into gathers (AVX-512, AVX2). Key-major order (one key row at a time, scattered stores)
+// compiled to a scalar load and store per element, 15% of attend_head (perf, Intel Xeon).
 inline void transpose_keys(const HeadView& head, int64_t stride, float* key_t) {
-  for (int64_t c = 0; c < head.head_dim; ++c)
-    std::fill(key_t + c * stride + head.length, key_t + (c + 1) * stride, 0.f);
-  for (int64_t j = 0; j < head.length; ++j) {
-    const float* key = head.k + j * head.qkv_stride;
-    for (int64_t c = 0; c < head.head_dim; ++c) key_t[c * stride + j] = key[c];
+  const float* keys = head.k;
+  const int64_t key_stride = head.qkv_stride, length = head.length;
+  for (int64_t c = 0; c < head.head_dim; ++c) {
+    float* row = key_t + c * stride;
+#pragma omp simd
+    for (int64_t j = 0; j < length; ++j) row[j] = keys[j * key_stride + c];
+    std::fill(row + length, row + stride, 0.f);
   }
 }
 
