@@ -3,11 +3,15 @@
 #include <cmath>
 
 #include "kernels/parallel.h"
+#include "kernels/vector_isa.h"
 
 namespace fcabert::kernels {
 
-void layer_norm_row(const float* in, float* out, int64_t dim, const float* gamma, const float* beta,
-                    float eps) {
+// Compiled per ISA (kernels/vector_isa.h): the baseline build ran it 4 floats wide, 5.1% of a
+// dense int8 pass on an Intel Xeon with AMX; 3.6% compiled for AVX-512 (perf record,
+// 2026-12-03).
+FCABERT_CLONE_FOR_AVX void layer_norm_row(const float* in, float* out, int64_t dim, const float* gamma,
+                                          const float* beta, float eps) {
   // Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2, which cancels
   // catastrophically when the mean is large next to the spread (pre-LN residual sums). The
   // mean itself is summed relative to the first element for the same reason: the terms stay
