@@ -185,6 +185,31 @@ TEST(Int8Linear, AZeroWeightRowGivesTheBias) {
   EXPECT_EQ(y[1], -0.25f);
 }
 
+// The fixed-shape path adds the bias as bias / scale before multiplying by the call's scale
+// (linear.cpp, fixed_shape_attr): scales so small that bias / scale would overflow must still
+// give the bias, not inf or NaN.
+TEST(Int8Linear, TinyInputAndWeightScalesStillGiveTheBias) {
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const int64_t in = 16, out = 4, rows = 3;
+  std::vector<float> w = random_values(in * out, 5, 1e-20f);  // weight scales ~1e-22
+  const std::vector<float> b = {1.f, -2.5f, 1e6f, 0.f};
+  const std::vector<float> x = random_values(rows * in, 6, 1e-20f);  // input scale ~1e-22
+  const Linear linear(engine, w.data(), b.data(), in, out, Epilogue::kNone, Precision::kInt8);
+  std::vector<float> y(rows * out), per_feature(per_feature_floats(Precision::kInt8, out));
+  std::vector<uint8_t> x_u8(rows * in);
+  std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+  linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
+                 MatmulBuffers{x_u8.data(), per_feature.data()});
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t n = 0; n < out; ++n) {
+      const float got = y[r * out + n];
+      ASSERT_TRUE(std::isfinite(got)) << "row " << r << " feature " << n;
+      EXPECT_NEAR(got, b[n], 1e-6f * std::fabs(b[n]) + 1e-12f) << "row " << r << " feature " << n;
+    }
+  }
+}
+
 TEST(Int8Linear, NeedsItsBuffers) {
   const dnnl::engine& engine = cpu_engine();
   dnnl::stream stream(engine);
