@@ -5,6 +5,11 @@ Writes a Hugging Face checkpoint directory (config.json with label names, model.
 vocab.txt) that tools/convert.py turns into an fcabert model file. Batches are bucketed by
 length so that little compute goes to padding; seeds are fixed, so a run reproduces.
 
+Training saves a checkpoint (OUT/train_state.pt: weights, optimizer, schedule and random
+state) every --save-every steps and on Ctrl-C, and a run with the same options resumes from
+it, giving the same weights as an uninterrupted run; the file is removed once the model is
+written.
+
 Example (the default model's recipe, see models/README.md):
   tools/train_classifier.py --task sst2 --train ../shared/data/glue/SST-2/train.tsv \
       --dev ../shared/data/glue/SST-2/dev.tsv --max-examples 32000 --out build/sst2-minilm
@@ -19,7 +24,14 @@ import sys
 import time
 from pathlib import Path
 
+from tools.atomic_write import atomic_output
 from tools.glue_data import TASKS, read_glue_tsv
+
+STATE_FILE = "train_state.pt"
+
+
+class Interrupted(Exception):
+    """Training stopped on purpose (--stop-after) or by Ctrl-C after saving a checkpoint."""
 
 
 def default_base_model() -> str:
@@ -62,7 +74,12 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--freeze-word-embeddings", action="store_true",
                    help="do not train the word-embedding matrix (faster on CPU)")
-    return p.parse_args(argv)
+    p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
+    p.add_argument("--stop-after", type=int, default=0, help=argparse.SUPPRESS)  # tests: simulate an interruption
+    args = p.parse_args(argv)
+    if args.save_every < 1:
+        p.error("--save-every must be at least 1")
+    return args
 
 
 def length_bucketed_batches(lengths, batch_size, rng):
@@ -76,6 +93,25 @@ def length_bucketed_batches(lengths, batch_size, rng):
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def batch_plan(lengths, batch_size, total_steps, rng):
+    """The batches of all steps, epoch after epoch, drawn up front so that a resumed run takes
+    the same ones (the same draws of `rng`, in the same order, as drawing epoch by epoch)."""
+    plan = []
+    while len(plan) < total_steps:
+        plan += length_bucketed_batches(lengths, batch_size, rng)
+    return plan[:total_steps]
+
+
+def training_identity(args, train_examples: int) -> dict:
+    """The options a checkpoint must have been saved with for a run to resume it."""
+    keys = ("task", "max_examples", "epochs", "batch_size", "lr", "warmup", "max_len", "seed",
+            "freeze_word_embeddings")
+    identity = {k: getattr(args, k) for k in keys}
+    identity.update(train=str(Path(args.train).resolve()), base=str(Path(args.base).resolve()),
+                    train_examples=train_examples)
+    return identity
 
 
 def encode(tokenizer, examples, max_len):
@@ -163,13 +199,41 @@ def main(argv=None):
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, int(args.warmup * total_steps), total_steps)
 
+    plan = batch_plan([len(i) for i in ids], args.batch_size, total_steps, rng)
+    out_dir = Path(args.out)
+    state_path = out_dir / STATE_FILE
+    identity = training_identity(args, len(train))
+    step, elapsed_before = 0, 0.0
+    if state_path.is_file():
+        state = torch.load(state_path, map_location=device)
+        if state["identity"] != identity:
+            changed = sorted(k for k in set(identity) | set(state["identity"])
+                             if identity.get(k) != state["identity"].get(k))
+            sys.exit(f"error: {state_path} was saved by a run with other options ({', '.join(changed)}); use "
+                     "another --out directory, or delete the file to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda_rng"]])
+        step, elapsed_before = state["step"], state["elapsed"]
+        print(f"resuming from step {step}/{total_steps} ({state_path})", file=sys.stderr, flush=True)
+
+    def checkpoint():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_output(state_path) as f:
+            torch.save({"identity": identity, "step": step, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if device == "cuda" else None,
+                        "elapsed": elapsed_before + time.time() - started}, f)
+
     model.train()
-    step, started = 0, time.time()
-    while step < total_steps:
-        for index in length_bucketed_batches([len(i) for i in ids], args.batch_size, rng):
-            if step >= total_steps:
-                break
-            x, t, m, y = (tensor.to(device) for tensor in collate(ids, types, labels, index, regression))
+    started, first_step = time.time(), step
+    try:
+        while step < total_steps:
+            x, t, m, y = (tensor.to(device) for tensor in collate(ids, types, labels, plan[step], regression))
             out = model(input_ids=x, token_type_ids=t, attention_mask=m, labels=y)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -178,23 +242,36 @@ def main(argv=None):
             optimizer.zero_grad()
             step += 1
             if step % 20 == 0 or step == total_steps:
-                rate = step / (time.time() - started)
+                rate = (step - first_step) / (time.time() - started)
                 print(f"step {step}/{total_steps} loss {out.loss.item():.4f} "
                       f"({rate:.2f} steps/s, eta {(total_steps - step) / rate / 60:.1f} min)",
                       file=sys.stderr, flush=True)
+            if step < total_steps and step % args.save_every == 0:
+                checkpoint()
+            if args.stop_after and step - first_step >= args.stop_after and step < total_steps:
+                checkpoint()
+                raise Interrupted(f"stopped after {step - first_step} steps (--stop-after); run again to resume")
+    except KeyboardInterrupt:
+        checkpoint()
+        raise Interrupted(f"interrupted at step {step}; checkpoint saved in {state_path}, run again to resume")
+    train_seconds = elapsed_before + time.time() - started
 
-    out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     summary = {"task": args.task, "base": args.base, "train_examples": len(train), "steps": total_steps,
                "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
-               "max_len": args.max_len, "train_seconds": round(time.time() - started, 1)}
+               "max_len": args.max_len, "train_seconds": round(train_seconds, 1)}
     if args.dev:
         summary["dev"] = evaluate(model, tokenizer, read_glue_tsv(args.dev, args.task), args.max_len, regression)
     (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    state_path.unlink(missing_ok=True)  # the model is written: the checkpoint has served
     print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Interrupted as stop:
+        print(f"train_classifier.py: {stop}", file=sys.stderr)
+        sys.exit(3)

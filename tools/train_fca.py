@@ -81,8 +81,9 @@ class TrainError(Exception):
     """A problem the user can fix: printed as one line, exit code 1."""
 
 
-class Interrupted(Exception):
-    """Training stopped on purpose (--stop-after) or by Ctrl-C after saving a checkpoint."""
+# Training stopped on purpose (--stop-after) or by Ctrl-C after saving a checkpoint: one class
+# for both tools, since finetune runs train_classifier's loop.
+Interrupted = tc.Interrupted
 
 
 # ---------------------------------------------------------------------------------------
@@ -555,6 +556,9 @@ def cmd_finetune(args) -> dict:
         argv += ["--dev", args.dev]
     if not args.train_word_embeddings:
         argv.append("--freeze-word-embeddings")
+    argv += ["--save-every", str(args.save_every)]
+    if getattr(args, "stop_after", 0):
+        argv += ["--stop-after", str(args.stop_after)]
     print(f"{PROG}: finetune: train_classifier.py {shlex.join(argv)}", file=sys.stderr, flush=True)
     tc.main(argv)
     return json.loads((out / FINETUNE_RESULT).read_text())
@@ -976,6 +980,9 @@ def parse_args(argv=None):
     f.add_argument("--epochs", type=float, default=1.0)
     f.add_argument("--lr", type=float, default=5e-5)
     f.add_argument("--force", action="store_true", help="redo even if OUT holds a fine-tuned model")
+    f.add_argument("--save-every", type=positive_int, default=100,
+                   help="checkpoint every N steps (default 100); an interrupted run resumes from the last one")
+    f.add_argument("--stop-after", type=int, default=0, help=argparse.SUPPRESS)  # tests: simulate an interruption
 
     s = sub.add_parser("search", help="step 2: soft-extract configuration search")
     add_data_options(s)

@@ -16,6 +16,7 @@ import torch
 
 from conftest import REPO, run_fcabert
 from tools import fca_reference as fr
+from tools import train_classifier as tc
 from tools import train_fca as tf
 from tools.fcabert_model import parse_metadata, read_header
 
@@ -391,6 +392,38 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny, tmp_path):
     # the interrupted run really did train in pieces: its log continues across the resumes
     state = torch.load(parts / tf.STATE_FILE)
     assert state["step"] == 6 and [r["step"] for r in state["log"]] == list(range(1, 7))
+
+
+def finetune(tiny, out, *extra):
+    # 240 rows in batches of 16, 0.5 epoch: int(15 * 0.5) = 7 steps (dropout on: the random state
+    # must resume too)
+    return run("finetune", "--task", "sst2", "--train", tiny["train"], "--base", tiny["model"], "--out", out,
+               "--epochs", "0.5", "--batch-size", "16", "--threads", "1", "--max-len", "40", *extra)
+
+
+def test_finetune_resumes_to_the_weights_of_an_uninterrupted_run(tiny, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert finetune(tiny, whole) == 0
+    assert not (whole / tc.STATE_FILE).exists()  # removed once the model is written
+    assert finetune(tiny, parts, "--stop-after", "3", "--save-every", "2") == 3
+    assert (parts / tc.STATE_FILE).is_file() and not (parts / tf.FINETUNE_RESULT).exists()
+    assert torch.load(parts / tc.STATE_FILE)["step"] == 3
+    assert finetune(tiny, parts, "--stop-after", "2") == 3  # resumed at 3, stopped at 5
+    assert torch.load(parts / tc.STATE_FILE)["step"] == 5
+    assert finetune(tiny, parts) == 0
+    assert not (parts / tc.STATE_FILE).exists()
+    assert json.loads((parts / tf.FINETUNE_RESULT).read_text())["steps"] == 7
+    wa, wb = weights_of(whole), weights_of(parts)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+
+
+def test_finetune_refuses_a_checkpoint_with_other_options(tiny, tmp_path):
+    out = tmp_path / "f"
+    assert finetune(tiny, out, "--stop-after", "2") == 3
+    with pytest.raises(SystemExit, match=r"other options \(lr\)"):
+        finetune(tiny, out, "--lr", "1e-4")
 
 
 def test_resume_refuses_a_checkpoint_with_other_options(tiny, tmp_path, capsys):
