@@ -83,15 +83,13 @@ dnnl::primitive_attr runtime_rows_attr(Epilogue epilogue, Precision precision, i
 // the pair made a 256 x 384 -> 1536 brgemm take 2.3x its time with a plain bias, the single
 // multiply 1.35x (docs/PERF.md). Runtime tensors rather than constant scales keep the
 // primitive the same for every layer of one shape, so oneDNN's primitive cache compiles it
-// once. The residual `sum` comes after the multiply: it must add the residual unscaled. GELU
-// runs here unless `gelu_apart` (see Linear::FixedShapes).
-dnnl::primitive_attr fixed_shape_attr(Epilogue epilogue, Precision precision, int64_t out, bool gelu_apart) {
+// once. The residual `sum` comes after the multiply: it must add the residual unscaled.
+dnnl::primitive_attr fixed_shape_attr(Epilogue epilogue, Precision precision, int64_t out) {
   dnnl::post_ops ops;
   if (precision == Precision::kInt8)
     ops.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, out}, dt::f32, tag::ab));
   if (epilogue == Epilogue::kAccumulate) ops.append_sum(1.f);
-  if (epilogue == Epilogue::kGeluErf && !gelu_apart)
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  if (epilogue == Epilogue::kGeluErf) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
   return with_post_ops(ops);
 }
 
@@ -131,51 +129,27 @@ int64_t next_chunk_rows(int64_t remaining) {
   return remaining;
 }
 
-// Whether a bf16 fixed-shape Linear runs its GELU as a separate oneDNN eltwise primitive
-// after each chunk instead of as a post-op. On an Intel Xeon with AMX (2026-12-03), oneDNN
-// 2.6's AMX bf16 brgemm with a gelu_erf post-op took 0.98 ms at 256 x 384 -> 1536 against
-// 0.136 ms without it, and the eltwise primitive 0.106 ms on its output (docs/PERF.md). int8
-// keeps the post-op: there it costs about what the separate pass does.
-bool gelu_apart_from_brgemm(Epilogue epilogue, Precision precision) {
-  return epilogue == Epilogue::kGeluErf && precision == Precision::kBf16 &&
-         dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
-}
-
 // The fixed-shape primitive description for `rows` rows; `weights` is `any` for the first
 // (which picks the layout) and that layout for all others.
 dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_t rows, int64_t in,
                                               int64_t out, const dnnl::memory::desc& weights,
-                                              Epilogue epilogue, Precision precision, bool gelu_apart) {
+                                              Epilogue epilogue, Precision precision) {
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   const dnnl::memory::desc bias({1, out}, dt::f32, tag::ab);
   const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
-                                      fixed_shape_attr(epilogue, precision, out, gelu_apart), engine);
-}
-
-// The in-place GELU over a `rows`-row chunk's output, for a Linear whose GELU runs apart.
-dnnl::eltwise_forward gelu_primitive(const dnnl::engine& engine, int64_t rows, int64_t out) {
-  const dnnl::memory::desc data({rows, out}, dt::f32, tag::ab);
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::eltwise_forward::primitive_desc pd(
-      dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_gelu_erf, data,
-                                  0.f, 0.f),
-      attr, engine);
-  if (pd.scratchpad_desc().get_size() != 0)
-    throw std::logic_error("kernels::Linear: oneDNN's GELU primitive asks for a scratchpad");
-  return dnnl::eltwise_forward(pd);
+                                      fixed_shape_attr(epilogue, precision, out), engine);
 }
 
 // The largest chunk's description when oneDNN has a brgemm for it, else nothing (the Linear
 // then runs on runtime rows: on a CPU without AVX-512, for example).
 std::optional<dnnl::matmul::primitive_desc> brgemm_fixed_shape_desc(const dnnl::engine& engine, int64_t in,
                                                                     int64_t out, Epilogue epilogue,
-                                                                    Precision precision, bool gelu_apart) {
+                                                                    Precision precision) {
   try {
     dnnl::matmul::primitive_desc pd = fixed_shape_desc(
         engine, kChunkRows.front(), in, out, dnnl::memory::desc({in, out}, weight_type(precision), tag::any),
-        epilogue, precision, gelu_apart);
+        epilogue, precision);
     if (std::strncmp(pd.impl_info_str(), "brg", 3) == 0) return pd;
   } catch (const dnnl::error&) {
     // No fixed-shape implementation at all: the runtime-row primitive decides.
@@ -289,37 +263,28 @@ bool bf16_outruns_fp32() {
 // primitive, once created, is never replaced, so a reference to it stays valid unlocked.
 class Linear::FixedShapes {
  public:
-  // The primitives of one chunk size: the matmul, and the GELU after it where it runs apart.
-  struct Chunk {
-    dnnl::matmul matmul;
-    std::optional<dnnl::eltwise_forward> gelu;
-  };
-
   FixedShapes(const dnnl::engine& engine, int64_t in, int64_t out, Epilogue epilogue, Precision precision,
-              bool gelu_apart, const dnnl::matmul::primitive_desc& largest)
+              const dnnl::matmul::primitive_desc& largest)
       : engine_(engine),
         in_(in),
         out_(out),
         epilogue_(epilogue),
         precision_(precision),
-        gelu_apart_(gelu_apart),
         weights_(largest.weights_desc()),
         scratchpad_limit_(largest.scratchpad_desc().get_size()) {}
 
-  const Chunk& for_rows(int64_t rows) {
+  const dnnl::matmul& for_rows(int64_t rows) {
     const std::lock_guard<std::mutex> lock(mutex_);
-    std::unique_ptr<Chunk>& slot = by_rows_[static_cast<size_t>(rows)];
-    if (!slot) slot = std::make_unique<Chunk>(create(rows));
+    std::unique_ptr<dnnl::matmul>& slot = by_rows_[static_cast<size_t>(rows)];
+    if (!slot) slot = std::make_unique<dnnl::matmul>(create(rows));
     return *slot;
   }
 
-  bool gelu_apart() const { return gelu_apart_; }
-
  private:
-  Chunk create(int64_t rows) const {
+  dnnl::matmul create(int64_t rows) const {
     dnnl::matmul::primitive_desc pd;
     try {
-      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_, gelu_apart_);
+      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_);
     } catch (const dnnl::error& e) {
       throw_unsupported(precision_, in_, out_, e);
     }
@@ -330,20 +295,17 @@ class Linear::FixedShapes {
                              precision_name(precision_) + " primitive needs a larger scratchpad than the " +
                              std::to_string(kChunkRows.front()) + "-row one");
     }
-    Chunk chunk{dnnl::matmul(pd), std::nullopt};
-    if (gelu_apart_) chunk.gelu = gelu_primitive(engine_, rows, out_);
-    return chunk;
+    return dnnl::matmul(pd);
   }
 
   dnnl::engine engine_;
   int64_t in_, out_;
   Epilogue epilogue_;
   Precision precision_;
-  bool gelu_apart_;
   dnnl::memory::desc weights_;
   size_t scratchpad_limit_;
   std::mutex mutex_;
-  std::array<std::unique_ptr<Chunk>, kChunkRows.front() + 1> by_rows_;  // index: row count
+  std::array<std::unique_ptr<dnnl::matmul>, kChunkRows.front() + 1> by_rows_;  // index: row count
 };
 
 Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
@@ -359,13 +321,11 @@ Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bia
   // fp32 stays on runtime rows: its output for a row then does not depend on how many rows
   // share the call (docs/PERF.md), and brgemm is no faster there.
   std::optional<dnnl::matmul::primitive_desc> fixed;
-  const bool gelu_apart = gelu_apart_from_brgemm(epilogue, precision);
   if (rows == RowPrimitives::kBest && precision != Precision::kFp32)
-    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision, gelu_apart);
+    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision);
   if (fixed) {
     primitive_desc_ = *fixed;
-    fixed_ = std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, gelu_apart,
-                                           *fixed);
+    fixed_ = std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, *fixed);
   } else {
     primitive_desc_ = runtime_rows_desc(engine, in_features, out_features, epilogue, precision);
     primitive_ = dnnl::matmul(primitive_desc_);
@@ -499,7 +459,7 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
   const auto* source_bytes = static_cast<const unsigned char*>(source);
   for (int64_t first = 0; first < rows;) {
     const int64_t chunk_rows = next_chunk_rows(rows - first);
-    const FixedShapes::Chunk& chunk = fixed_->for_rows(chunk_rows);
+    const dnnl::matmul& primitive = fixed_->for_rows(chunk_rows);
     const CallMemory src(plain_desc({chunk_rows, in_features_}, input_type(precision_)), engine_,
                          source_bytes + static_cast<size_t>(first) * source_row_bytes);
     const CallMemory dst(plain_desc({chunk_rows, out_features_}, dt::f32), engine_,
@@ -507,14 +467,8 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
     dnnl_exec_arg_t args[6] = {
         {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
     std::copy(shared, shared + shared_count, args + 3);
-    dnnl::error::wrap_c_api(dnnl_primitive_execute(chunk.matmul.get(), stream.get(), 3 + shared_count, args),
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive.get(), stream.get(), 3 + shared_count, args),
                             "could not execute a matmul");
-    if (chunk.gelu) {
-      // In place, on the chunk just written (still in cache).
-      const dnnl_exec_arg_t gelu_args[2] = {{DNNL_ARG_SRC, dst.get()}, {DNNL_ARG_DST, dst.get()}};
-      dnnl::error::wrap_c_api(dnnl_primitive_execute(chunk.gelu->get(), stream.get(), 2, gelu_args),
-                              "could not execute the GELU after a matmul");
-    }
     first += chunk_rows;
   }
 }

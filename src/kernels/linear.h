@@ -83,9 +83,7 @@ class Linear {
   // With fixed-shape primitives the rows run in chunks of 256, 128, 64 and 32 rows (greedily),
   // and the last < 32 rows on a primitive made for exactly their count; each such primitive
   // is created the first time its row count occurs (about 0.4 ms of JIT compilation, shared
-  // by every Linear of the same shapes through oneDNN's primitive cache) and kept. A bf16
-  // GELU on AMX runs as a separate in-place pass over each chunk (linear.cpp,
-  // gelu_apart_from_brgemm).
+  // by every Linear of the same shapes through oneDNN's primitive cache) and kept.
   void forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
                const MatmulBuffers& buffers = {}) const;
 
