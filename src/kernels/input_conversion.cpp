@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
+#include "format/bf16.h"
 #include "kernels/parallel.h"
 
 namespace fcabert::kernels {
@@ -59,17 +59,8 @@ void quantize_slice_portable(const float* x, int64_t count, float inverse, float
   for (int64_t i = 0; i < count; ++i) out[i] = quantize_one(x[i], inverse, zero);
 }
 
-inline uint16_t round_to_bf16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  // Round to nearest, ties to even; a NaN stays a (quiet) NaN instead of rounding to inf.
-  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (bits >> 16) | 0x40u;
-  return static_cast<uint16_t>((bits & 0x7FFFFFFFu) > 0x7F800000u ? quiet_nan : rounded);
-}
-
 void to_bf16_portable(const float* x, int64_t count, uint16_t* out) {
-  for (int64_t i = 0; i < count; ++i) out[i] = round_to_bf16(x[i]);
+  for (int64_t i = 0; i < count; ++i) out[i] = format::f32_to_bf16(x[i]);
 }
 
 // ---- AVX-512 versions (16 lanes; the tail under a mask) --------------------------------
@@ -121,7 +112,7 @@ FCABERT_AVX512 void quantize_slice_avx512(const float* x, int64_t count, float i
   }
 }
 
-// round_to_bf16 on 16 lanes, in integer arithmetic on the bit patterns.
+// format::f32_to_bf16 on 16 lanes, in integer arithmetic on the bit patterns.
 FCABERT_AVX512 inline __m512i bf16_16(__m512i bits) {
   const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
   const __m512i rounded =

@@ -11,7 +11,6 @@
 #include <string>
 
 #include "fcabert/error.h"
-#include "kernels/parallel.h"
 
 namespace fcabert::kernels {
 namespace {
