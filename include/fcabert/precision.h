@@ -5,8 +5,11 @@
 
 namespace fcabert {
 
-// The arithmetic of the encoder's matrix products; attention, LayerNorm, GELU, the pooler
-// and the classifier stay fp32 in every case.
+// The arithmetic of the encoder's matrix products; the softmax, LayerNorm, GELU, the pooler
+// and the classifier stay fp32 in every case. With kBf16 and kInt8, attention's own products
+// (Q K^T and P V) run in bf16 on AMX tiles where the CPU has AMX (fp32 accumulation; the
+// softmax and FCA's token scores in fp32), and in fp32 elsewhere; Model::precision() names it
+// ("attention bf16").
 // - kBf16 stores the encoder weights as bf16 (rounded once at load) and rounds each GEMM's
 //   input to bf16, accumulating in fp32. Its speed depends on the CPU (docs/PERF.md): oneDNN's
 //   bf16 matmul peaked at 2x fp32 on an AMD EPYC Zen 5 (AVX512_BF16), at 0.6x on an Intel

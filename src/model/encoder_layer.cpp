@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+#include <vector>
 
 namespace fcabert::model {
 
 using kernels::Epilogue;
 
-LayerPrecisions LayerPrecisions::for_model(Precision precision, bool bf16_down_projection) {
-  LayerPrecisions p{precision, precision, precision, precision};
+LayerPrecisions LayerPrecisions::for_model(Precision precision, bool bf16_down_projection,
+                                           bool bf16_attention) {
+  LayerPrecisions p{precision, precision, precision, precision, kernels::AttentionArithmetic::kFp32};
   // int8 quantizes each GEMM input with one scale per call, so a few large values anywhere
   // in the batch coarsen the steps for every token. The FFN down-projection's input (the
   // GELU output, 4d wide) is where BERT's outlier features are largest (Bondarenko et al.,
@@ -19,6 +22,10 @@ LayerPrecisions LayerPrecisions::for_model(Precision precision, bool bf16_down_p
   // this third of the encoder's FLOPs faster (1.8x on an AMD EPYC Zen 5); elsewhere, e.g. an
   // Intel Xeon with AVX512_BF16 but no AMX, bf16 measured slower, so fp32 stays (docs/PERF.md).
   if (precision == Precision::kInt8) p.output = bf16_down_projection ? Precision::kBf16 : Precision::kFp32;
+  // Q K^T and P V are 14% of MiniLM's FLOPs on 128-512-token inputs, but in the fp32 kernel
+  // they took 47% of a dense int8 pass there (Intel Xeon with AMX); on AMX tiles in bf16
+  // they cost little (docs/PERF.md). Their inputs are rounded as the bf16 GEMMs round theirs.
+  if (precision != Precision::kFp32 && bf16_attention) p.attention = kernels::AttentionArithmetic::kBf16;
   return p;
 }
 
@@ -32,18 +39,25 @@ int64_t LayerPrecisions::converted_input_bytes_per_row(const BertConfig& config)
 }
 
 std::string LayerPrecisions::describe() const {
-  std::string text = precision_name(qkv);
-  if (attention_output == qkv && intermediate == qkv && output == qkv) return text;
-  if (attention_output == qkv && intermediate == qkv) {
-    return text + " (FFN down-projection " + precision_name(output) + ")";
+  std::vector<std::string> differences;
+  if (attention_output != qkv || intermediate != qkv) {
+    differences.push_back(std::string("attention output ") + precision_name(attention_output) + ", FFN " +
+                          precision_name(intermediate) + " / " + precision_name(output));
+  } else if (output != qkv) {
+    differences.push_back(std::string("FFN down-projection ") + precision_name(output));
   }
-  return text + " (attention output " + precision_name(attention_output) + ", FFN " +
-         precision_name(intermediate) + " / " + precision_name(output) + ")";
+  const Precision products =
+      attention == kernels::AttentionArithmetic::kBf16 ? Precision::kBf16 : Precision::kFp32;
+  if (products != qkv) differences.push_back(std::string("attention ") + precision_name(products));
+  std::string text = precision_name(qkv);
+  for (size_t i = 0; i < differences.size(); ++i) text += (i == 0 ? " (" : ", ") + differences[i];
+  return differences.empty() ? text : text + ")";
 }
 
 EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
                            const BertConfig& config, const LayerPrecisions& precisions)
     : shape_{config.num_heads, config.hidden_size / config.num_heads},
+      attention_arithmetic_(precisions.attention),
       qkv_(bind_stacked_linear(engine, weights,
                                {prefix + "attention.self.query.", prefix + "attention.self.key.",
                                 prefix + "attention.self.value."},
@@ -82,7 +96,8 @@ void EncoderLayer::attention_block(const std::vector<int64_t>& offsets, float* x
   void* scratchpad = ws.dnnl_scratchpad();
   const kernels::MatmulBuffers buffers = ws.matmul_buffers();  // used unless the model runs fp32
   timed(linear_ms, [&] { qkv_.forward(ws.stream, x, rows, ws.qkv(), scratchpad, buffers); });
-  kernels::multi_head_attention(ws.qkv(), offsets, shape_, ws.context(), ws.attention, extras);
+  kernels::multi_head_attention(ws.qkv(), offsets, shape_, ws.context(), ws.attention, extras,
+                                attention_arithmetic_);
   // x still holds the layer input, so the output projection adds straight into it: x is
   // now context W_o^T + b_o + x, the residual sum, without a separate pass.
   timed(linear_ms, [&] { attn_output_.forward(ws.stream, ws.context(), rows, x, scratchpad, buffers); });

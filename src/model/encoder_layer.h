@@ -18,23 +18,27 @@
 
 namespace fcabert::model {
 
-// The arithmetic of each of a layer's four GEMMs.
+// The arithmetic of each of a layer's four GEMMs and of its attention products.
 struct LayerPrecisions {
   Precision qkv = Precision::kFp32;
   Precision attention_output = Precision::kFp32;
   Precision intermediate = Precision::kFp32;
   Precision output = Precision::kFp32;
+  kernels::AttentionArithmetic attention = kernels::AttentionArithmetic::kFp32;
 
   // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 runs
   // the FFN down-projection (`output`) in bf16 when `bf16_down_projection` (the engine passes
-  // kernels::bf16_outruns_fp32()) and in fp32 otherwise (see the definition for why).
-  static LayerPrecisions for_model(Precision precision, bool bf16_down_projection);
+  // kernels::bf16_outruns_fp32()) and in fp32 otherwise (see the definition for why). bf16
+  // and int8 multiply Q K^T and P V in bf16 when `bf16_attention` (the engine passes
+  // kernels::bf16_attention_supported(head size)); fp32 always in fp32.
+  static LayerPrecisions for_model(Precision precision, bool bf16_down_projection, bool bf16_attention);
 
   // The largest converted input per row, in bytes, among the four GEMMs (bf16: 2 per
   // feature, int8: 1; 0 if all are fp32): what the Session's conversion buffer must hold.
   int64_t converted_input_bytes_per_row(const BertConfig& config) const;
 
-  // "int8", or "int8 (FFN down-projection bf16)" when the GEMMs differ: for logs and reports.
+  // "fp32", "bf16", or what differs from the first GEMM's arithmetic, e.g. "int8 (FFN
+  // down-projection bf16, attention bf16)" or "bf16 (attention fp32)": for logs and reports.
   std::string describe() const;
 };
 
@@ -44,7 +48,8 @@ class EncoderLayer {
   // "<prefix>attention.output.LayerNorm.", "<prefix>intermediate.dense.",
   // "<prefix>output.dense." and "<prefix>output.LayerNorm." (prefix e.g.
   // "bert.encoder.layer.3.").
-  // `precisions` are those of the four GEMMs (attention, LayerNorm and GELU stay fp32).
+  // `precisions` are those of the four GEMMs and the attention products (the softmax,
+  // LayerNorm and GELU stay fp32).
   EncoderLayer(const dnnl::engine& engine, const WeightSource& weights, const std::string& prefix,
                const BertConfig& config, const LayerPrecisions& precisions = {});
 
@@ -61,6 +66,7 @@ class EncoderLayer {
 
  private:
   kernels::AttentionShape shape_;
+  kernels::AttentionArithmetic attention_arithmetic_;
   kernels::Linear qkv_;          // [d] -> [3d], Q|K|V stacked
   kernels::Linear attn_output_;  // [d] -> [d], adds into the residual
   LayerNormWeights attn_norm_;

@@ -13,6 +13,7 @@
 #include "fcabert/classify.h"
 #include "fcabert/classify_shards.h"
 #include "fcabert/digest.h"
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 
 namespace fcabert {
@@ -178,11 +179,15 @@ TEST_F(ClassifyShards, MergeRefusesShardsThatDoNotMakeOneJob) {
                     s3 = shard_file(input_, {3, 3});
   expect_refused({s1, s2}, "shard(s) 3 of 3 are missing");
   expect_refused({s1, s2, s2, s3}, "shard 2/3 appears in both");
-  // The header names the arithmetic GEMM by GEMM, so int8 shards from CPUs that run the FFN
-  // down-projection differently (bf16 or fp32) would not merge either.
+  // The header names the arithmetic GEMM by GEMM and that of attention, so int8 shards from
+  // CPUs that run the FFN down-projection or attention differently (bf16 or fp32) would not
+  // merge either.
+  const BertConfig& bert = model_->info().bert;
+  const bool bf16_attention = kernels::bf16_attention_supported(bert.hidden_size / bert.num_heads);
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kInt8)},
                  "differ in precision: int8 (FFN down-projection " +
-                     std::string(kernels::bf16_outruns_fp32() ? "bf16" : "fp32") + ") against fp32");
+                     std::string(kernels::bf16_outruns_fp32() ? "bf16" : "fp32") + ", attention " +
+                     (bf16_attention ? "bf16" : "fp32") + ") against fp32");
   expect_refused({s1, s2, shard_file(input_, {3, 4})}, "differ in shard count: 4 against 3");
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kFp32, false)}, "shard 3/3 is incomplete");
   const std::string other_input = write_lines("other.txt", {"the good movie"});

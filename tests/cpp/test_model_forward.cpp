@@ -280,13 +280,13 @@ TEST(BertClassifierLoad, RefusesWhatItCannotRun) {
 
 TEST(LayerPrecisions, Int8RunsTheFeedForwardDownProjectionInBf16OrFp32) {
   for (bool bf16_down : {true, false}) {
-    const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, bf16_down);
+    const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, bf16_down, false);
     EXPECT_EQ(int8.qkv, Precision::kInt8);
     EXPECT_EQ(int8.attention_output, Precision::kInt8);
     EXPECT_EQ(int8.intermediate, Precision::kInt8);
     EXPECT_EQ(int8.output, bf16_down ? Precision::kBf16 : Precision::kFp32);
     for (Precision uniform : {Precision::kFp32, Precision::kBf16}) {
-      const LayerPrecisions p = LayerPrecisions::for_model(uniform, bf16_down);
+      const LayerPrecisions p = LayerPrecisions::for_model(uniform, bf16_down, uniform == Precision::kBf16);
       EXPECT_EQ(p.qkv, uniform);
       EXPECT_EQ(p.attention_output, uniform);
       EXPECT_EQ(p.intermediate, uniform);
@@ -300,14 +300,31 @@ TEST(LayerPrecisions, Int8RunsTheFeedForwardDownProjectionInBf16OrFp32) {
   BertConfig config;
   config.hidden_size = 8;
   config.intermediate_size = 32;
-  const LayerPrecisions int8_fp32_down = LayerPrecisions::for_model(Precision::kInt8, false);
-  const LayerPrecisions int8_bf16_down = LayerPrecisions::for_model(Precision::kInt8, true);
+  const LayerPrecisions int8_fp32_down = LayerPrecisions::for_model(Precision::kInt8, false, false);
+  const LayerPrecisions int8_bf16_down = LayerPrecisions::for_model(Precision::kInt8, true, false);
   EXPECT_EQ(int8_fp32_down.converted_input_bytes_per_row(config), 8);
   EXPECT_EQ(int8_bf16_down.converted_input_bytes_per_row(config), 64);
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, true).converted_input_bytes_per_row(config), 64);
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true).converted_input_bytes_per_row(config), 0);
-  EXPECT_EQ(int8_fp32_down.describe(), "int8 (FFN down-projection fp32)");
-  EXPECT_EQ(int8_bf16_down.describe(), "int8 (FFN down-projection bf16)");
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, true, true).converted_input_bytes_per_row(config),
+            64);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true, true).converted_input_bytes_per_row(config),
+            0);
+  EXPECT_EQ(int8_fp32_down.describe(), "int8 (FFN down-projection fp32, attention fp32)");
+  EXPECT_EQ(int8_bf16_down.describe(), "int8 (FFN down-projection bf16, attention fp32)");
+}
+
+TEST(LayerPrecisions, Bf16AttentionOnlyForTheLowerPrecisions) {
+  using kernels::AttentionArithmetic;
+  // fp32 stays exact even where bf16 attention would run.
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true, true).attention, AttentionArithmetic::kFp32);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true, true).describe(), "fp32");
+  const LayerPrecisions bf16 = LayerPrecisions::for_model(Precision::kBf16, true, true);
+  EXPECT_EQ(bf16.attention, AttentionArithmetic::kBf16);
+  EXPECT_EQ(bf16.describe(), "bf16");
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, true, false).describe(), "bf16 (attention fp32)");
+  const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, true, true);
+  EXPECT_EQ(int8.attention, AttentionArithmetic::kBf16);
+  EXPECT_EQ(int8.describe(), "int8 (FFN down-projection bf16, attention bf16)");
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kInt8, false, false).attention, AttentionArithmetic::kFp32);
 }
 
 }  // namespace

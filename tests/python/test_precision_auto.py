@@ -8,7 +8,8 @@ import re
 from conftest import DEFAULT_MODEL, PARITY, read_jsonl, run_fcabert
 from test_eval import GLUE
 
-CHOICE = re.compile(r"precision ((fp32|bf16|int8)[^,]*), auto: one layer's GEMMs on 256 rows took fp32 [0-9.]+ ms")
+# The arithmetic, e.g. "int8 (FFN down-projection bf16, attention bf16)", then the timings.
+CHOICE = re.compile(r"precision ((fp32|bf16|int8)(?: \([^)]*\))?), auto: one layer's GEMMs on 256 rows took fp32 [0-9.]+ ms")
 
 
 def chosen(stderr: str) -> tuple[str, str]:
