@@ -221,14 +221,14 @@ json run_gemm(const BenchOptions& options) {
     const char* name = precision_name(precision);
     double best = 0;
     for (const Shape& s : shapes) {
-      for (const bool runtime_rows : {false, true}) {
+      for (const bool engine_linear : {false, true}) {
         const kernels::MatmulBenchResult r =
-            kernels::benchmark_matmul(s.m, s.k, s.n, precision, runtime_rows, seconds);
+            kernels::benchmark_matmul(s.m, s.k, s.n, precision, engine_linear, seconds);
         rows.push_back({{"precision", name},
                         {"m", r.m},
                         {"k", r.k},
                         {"n", r.n},
-                        {"runtime_rows", r.runtime_rows},
+                        {"engine_linear", r.engine_linear},
                         {"implementation", r.implementation},
                         {"median_ms", r.median_ms},
                         {"calls", r.calls},

@@ -66,8 +66,8 @@ class Bench {
 };
 
 // oneDNN's matmul GFLOP/s in fp32, bf16 and int8: large shapes for the peak and the engine's
-// own shapes, each as a fixed-shape primitive and with runtime rows (options.quick: one small
-// shape, short timings).
+// own shapes, each as a bare fixed-shape primitive and through the engine's kernels::Linear
+// (options.quick: one small shape, short timings).
 nlohmann::json run_gemm(const BenchOptions& options);
 
 }  // namespace fcabert::bench

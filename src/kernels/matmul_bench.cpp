@@ -50,10 +50,10 @@ double median_call_ms(Call&& call, double min_seconds, int64_t& calls, double& c
 
 }  // namespace
 
-MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision precision, bool runtime_rows,
+MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision precision, bool engine_linear,
                                    double min_seconds) {
   MatmulBenchResult result;
-  result.m = m, result.k = k, result.n = n, result.runtime_rows = runtime_rows;
+  result.m = m, result.k = k, result.n = n, result.engine_linear = engine_linear;
   const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
   const std::vector<float> x = random_values(static_cast<size_t>(m * k), 1);
@@ -61,7 +61,7 @@ MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision pr
   const std::vector<float> b = random_values(static_cast<size_t>(n), 3);
   std::vector<float> y(static_cast<size_t>(m * n));
   double cpu_seconds = 0;
-  if (runtime_rows) {
+  if (engine_linear) {
     const Linear linear(engine, w.data(), b.data(), k, n, Epilogue::kNone, precision);
     std::vector<unsigned char> pad(linear.scratchpad_bytes());
     std::vector<unsigned char> converted(static_cast<size_t>(m * k) * converted_input_bytes(precision));

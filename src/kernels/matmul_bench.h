@@ -10,8 +10,8 @@ namespace fcabert::kernels {
 
 struct MatmulBenchResult {
   int64_t m = 0, k = 0, n = 0;
-  bool runtime_rows = false;  // through kernels::Linear, as the engine runs it (any row count)
-  double gflops = 0;          // 2*m*k*n per call / median seconds per call
+  bool engine_linear = false;  // through kernels::Linear, as the engine runs it, else the bare primitive
+  double gflops = 0;           // 2*m*k*n per call / median seconds per call
   double median_ms = 0;
   // 2*m*k*n per call / process CPU seconds per call: the rate per busy core, which other
   // jobs on a shared machine disturb less than wall time (exact with one thread; OpenMP
@@ -22,11 +22,12 @@ struct MatmulBenchResult {
 };
 
 // Times y[m, n] = x[m, k] W^T (+ bias) on the calling thread's OpenMP team: with
-// `runtime_rows`, through kernels::Linear (bf16/int8: its input conversion included);
+// `engine_linear`, through kernels::Linear (its fixed-shape chunks; bf16/int8: its input
+// conversion and epilogue included);
 // otherwise a primitive created for exactly these shapes (oneDNN's best case: plain
 // fp32/bf16/u8 input, weights in the layout it picks, no int8 scales). Calls repeat until `min_seconds` have
 // passed (at least 5).
-MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision precision, bool runtime_rows,
+MatmulBenchResult benchmark_matmul(int64_t m, int64_t k, int64_t n, Precision precision, bool engine_linear,
                                    double min_seconds);
 
 }  // namespace fcabert::kernels

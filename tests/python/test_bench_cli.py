@@ -92,7 +92,8 @@ def test_gemm_quick_measures_every_precision(fcabert_bench_bin):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report["peak_gflops"]) == {"fp32", "bf16", "int8"}
-    assert len(report["gemm"]) == 6  # one shape x 3 precisions x fixed / runtime rows
+    assert len(report["gemm"]) == 6  # one shape x 3 precisions x bare primitive / engine Linear
+    assert sorted(g["engine_linear"] for g in report["gemm"]) == [False] * 3 + [True] * 3
 
 
 @pytest.mark.parametrize("args, message", [

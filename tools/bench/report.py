@@ -277,6 +277,6 @@ def facts_tables(report: dict) -> list[str]:
               "|---|---|---|---|---|---|---|"]
     for g in report["gemm"]["gemm"]:
         lines.append(f"| {g['precision']} | {g['m']} | {g['k']} | {g['n']} | "
-                     f"{'runtime M (engine Linear)' if g['runtime_rows'] else 'fixed shape'} | {g['implementation']} | "
+                     f"{'engine Linear' if g['engine_linear'] else 'bare, fixed shape'} | {g['implementation']} | "
                      f"{g['gflops']:.0f} |")
     return lines + [""]
