@@ -33,6 +33,8 @@ dt input_type(Precision precision) {
 
 dt weight_type(Precision precision) { return precision == Precision::kInt8 ? dt::s8 : input_type(precision); }
 
+dt output_type(Linear::Output output) { return output == Linear::Output::kBf16 ? dt::bf16 : dt::f32; }
+
 // The index of the post-op that adds the bias after the int8 output scale (see
 // runtime_rows_attr).
 int bias_post_op(Epilogue epilogue) { return epilogue == Epilogue::kAccumulate ? 1 : 0; }
@@ -100,12 +102,13 @@ dnnl::memory::desc runtime_rows_bias_desc(Precision precision, int64_t out) {
 }
 
 dnnl::matmul::primitive_desc runtime_rows_desc(const dnnl::engine& engine, int64_t in, int64_t out,
-                                               Epilogue epilogue, Precision precision) {
+                                               Epilogue epilogue, Precision precision,
+                                               Linear::Output output) {
   const dnnl::memory::dim rows = DNNL_RUNTIME_DIM_VAL;
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   // `any` lets oneDNN pick the weight layout it runs fastest with; we reorder once at load.
   const dnnl::memory::desc weights({in, out}, weight_type(precision), tag::any);
-  const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
+  const dnnl::memory::desc dst({rows, out}, output_type(output), tag::ab);
   try {
     return dnnl::matmul::primitive_desc(
         dnnl::matmul::desc(src, weights, runtime_rows_bias_desc(precision, out), dst),
@@ -132,10 +135,10 @@ int64_t next_chunk_rows(int64_t remaining) {
 // (which picks the layout) and that layout for all others.
 dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_t rows, int64_t in,
                                               int64_t out, const dnnl::memory::desc& weights,
-                                              Epilogue epilogue, Precision precision) {
+                                              Epilogue epilogue, Precision precision, Linear::Output output) {
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   const dnnl::memory::desc bias({1, out}, dt::f32, tag::ab);
-  const dnnl::memory::desc dst({rows, out}, dt::f32, tag::ab);
+  const dnnl::memory::desc dst({rows, out}, output_type(output), tag::ab);
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
                                       fixed_shape_attr(epilogue, precision, out), engine);
 }
@@ -144,11 +147,12 @@ dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_
 // then runs on runtime rows: on a CPU without AVX-512, for example).
 std::optional<dnnl::matmul::primitive_desc> brgemm_fixed_shape_desc(const dnnl::engine& engine, int64_t in,
                                                                     int64_t out, Epilogue epilogue,
-                                                                    Precision precision) {
+                                                                    Precision precision,
+                                                                    Linear::Output output) {
   try {
     dnnl::matmul::primitive_desc pd = fixed_shape_desc(
         engine, kChunkRows.front(), in, out, dnnl::memory::desc({in, out}, weight_type(precision), tag::any),
-        epilogue, precision);
+        epilogue, precision, output);
     if (std::strncmp(pd.impl_info_str(), "brg", 3) == 0) return pd;
   } catch (const dnnl::error&) {
     // No fixed-shape implementation at all: the runtime-row primitive decides.
@@ -263,12 +267,13 @@ bool bf16_outruns_fp32() {
 class Linear::FixedShapes {
  public:
   FixedShapes(const dnnl::engine& engine, int64_t in, int64_t out, Epilogue epilogue, Precision precision,
-              const dnnl::matmul::primitive_desc& largest)
+              Output output, const dnnl::matmul::primitive_desc& largest)
       : engine_(engine),
         in_(in),
         out_(out),
         epilogue_(epilogue),
         precision_(precision),
+        output_(output),
         weights_(largest.weights_desc()),
         scratchpad_limit_(largest.scratchpad_desc().get_size()) {}
 
@@ -283,7 +288,7 @@ class Linear::FixedShapes {
   dnnl::matmul create(int64_t rows) const {
     dnnl::matmul::primitive_desc pd;
     try {
-      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_);
+      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_, output_);
     } catch (const dnnl::error& e) {
       throw_unsupported(precision_, in_, out_, e);
     }
@@ -301,6 +306,7 @@ class Linear::FixedShapes {
   int64_t in_, out_;
   Epilogue epilogue_;
   Precision precision_;
+  Output output_;
   dnnl::memory::desc weights_;
   size_t scratchpad_limit_;
   std::mutex mutex_;
@@ -308,25 +314,32 @@ class Linear::FixedShapes {
 };
 
 Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
-               int64_t out_features, Epilogue epilogue, Precision precision, RowPrimitives rows)
+               int64_t out_features, Epilogue epilogue, Precision precision, RowPrimitives rows,
+               Output output)
     : in_features_(in_features),
       out_features_(out_features),
       epilogue_(epilogue),
       precision_(precision),
+      output_(output),
       engine_(engine) {
   if (precision == Precision::kAuto) {
     throw std::logic_error("kernels::Linear: Precision::kAuto is a request that Model::load resolves first");
+  }
+  // A bf16 output feeds a bf16 GEMM; accumulating into it would lose the residual's precision.
+  if (output == Output::kBf16 && (precision == Precision::kFp32 || epilogue == Epilogue::kAccumulate)) {
+    throw std::logic_error("kernels::Linear: a bf16 output needs a bf16 or int8 Linear without kAccumulate");
   }
   // fp32 stays on runtime rows: its output for a row then does not depend on how many rows
   // share the call (docs/PERF.md), and brgemm is no faster there.
   std::optional<dnnl::matmul::primitive_desc> fixed;
   if (rows == RowPrimitives::kBest && precision != Precision::kFp32)
-    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision);
+    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision, output);
   if (fixed) {
     primitive_desc_ = *fixed;
-    fixed_ = std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, *fixed);
+    fixed_ =
+        std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, output, *fixed);
   } else {
-    primitive_desc_ = runtime_rows_desc(engine, in_features, out_features, epilogue, precision);
+    primitive_desc_ = runtime_rows_desc(engine, in_features, out_features, epilogue, precision, output);
     primitive_ = dnnl::matmul(primitive_desc_);
   }
   scratchpad_desc_ = primitive_desc_.scratchpad_desc();
@@ -361,10 +374,31 @@ Linear& Linear::operator=(Linear&&) noexcept = default;
 
 void Linear::forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
                      const MatmulBuffers& buffers) const {
+  if (output_ != Output::kFp32) throw std::logic_error("kernels::Linear::forward: this Linear writes bf16");
+  run(stream, x, nullptr, rows, y, scratchpad, buffers);
+}
+
+void Linear::forward_to_bf16(dnnl::stream& stream, const float* x, int64_t rows, uint16_t* y,
+                             void* scratchpad, const MatmulBuffers& buffers) const {
+  if (output_ != Output::kBf16)
+    throw std::logic_error("kernels::Linear::forward_to_bf16: this Linear writes fp32");
+  run(stream, x, nullptr, rows, y, scratchpad, buffers);
+}
+
+void Linear::forward_from_bf16(dnnl::stream& stream, const uint16_t* x, int64_t rows, float* y,
+                               void* scratchpad) const {
+  if (precision_ != Precision::kBf16 || output_ != Output::kFp32) {
+    throw std::logic_error("kernels::Linear::forward_from_bf16: needs a bf16 Linear with an fp32 output");
+  }
+  run(stream, nullptr, x, rows, y, scratchpad, {});
+}
+
+void Linear::run(dnnl::stream& stream, const float* x, const void* converted, int64_t rows, void* y,
+                 void* scratchpad, const MatmulBuffers& buffers) const {
   if (rows == 0) return;
-  const void* source = x;
+  const void* source = converted ? converted : x;
   QuantizedU8 quantized;
-  if (precision_ != Precision::kFp32) {
+  if (precision_ != Precision::kFp32 && converted == nullptr) {
     if (buffers.input == nullptr) {
       throw Error(std::string(precision_name(precision_)) +
                   " Linear::forward needs a buffer for the converted input");
@@ -407,11 +441,11 @@ void Linear::int8_feature_terms(const QuantizedU8& quantized, float* per_feature
   }
 }
 
-void Linear::forward_runtime_rows(dnnl::stream& stream, const void* source, int64_t rows, float* y,
+void Linear::forward_runtime_rows(dnnl::stream& stream, const void* source, int64_t rows, void* y,
                                   void* scratchpad, int32_t zero_point, const float* output_scales) const {
   // Memory objects are cheap handles around our pointers; only their row count changes.
   const CallMemory src(plain_desc({rows, in_features_}, input_type(precision_)), engine_, source);
-  const CallMemory dst(plain_desc({rows, out_features_}, dt::f32), engine_, y);
+  const CallMemory dst(plain_desc({rows, out_features_}, output_type(output_)), engine_, y);
   // The C API takes the arguments as a plain array: no container is built per call.
   dnnl_exec_arg_t args[7] = {
       {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
@@ -434,7 +468,7 @@ void Linear::forward_runtime_rows(dnnl::stream& stream, const void* source, int6
                           "could not execute a matmul");
 }
 
-void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, float* y,
+void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, void* y,
                                   void* scratchpad, const float* per_feature) const {
   std::optional<CallMemory> scales, shifts, pad;  // the same for every chunk
   dnnl_exec_arg_t shared[3];
@@ -456,13 +490,16 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
   const size_t source_row_bytes =
       static_cast<size_t>(in_features_) * dnnl::memory::data_type_size(input_type(precision_));
   const auto* source_bytes = static_cast<const unsigned char*>(source);
+  const size_t output_row_bytes =
+      static_cast<size_t>(out_features_) * dnnl::memory::data_type_size(output_type(output_));
+  auto* output_bytes = static_cast<unsigned char*>(y);
   for (int64_t first = 0; first < rows;) {
     const int64_t chunk_rows = next_chunk_rows(rows - first);
     const dnnl::matmul& primitive = fixed_->for_rows(chunk_rows);
     const CallMemory src(plain_desc({chunk_rows, in_features_}, input_type(precision_)), engine_,
                          source_bytes + static_cast<size_t>(first) * source_row_bytes);
-    const CallMemory dst(plain_desc({chunk_rows, out_features_}, dt::f32), engine_,
-                         y + first * out_features_);
+    const CallMemory dst(plain_desc({chunk_rows, out_features_}, output_type(output_)), engine_,
+                         output_bytes + static_cast<size_t>(first) * output_row_bytes);
     dnnl_exec_arg_t args[6] = {
         {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
     std::copy(shared, shared + shared_count, args + 3);

@@ -63,13 +63,18 @@ class Linear {
   // latter (tests and benchmarks compare the two).
   enum class RowPrimitives { kBest, kRuntimeRows };
 
+  // What a call writes: fp32, or bf16 rows for a bf16 Linear to read next (forward_to_bf16,
+  // then forward_from_bf16), which saves that Linear's own conversion pass over its input.
+  // kBf16 needs a bf16 or int8 Linear without kAccumulate.
+  enum class Output { kFp32, kBf16 };
+
   // `weight` is [out_features, in_features] row-major (the Hugging Face nn.Linear layout),
   // `bias` is [out_features]. Both are copied into oneDNN's preferred layout here, once
   // (with kBf16, the weights are rounded to bf16 by that same reorder).
   // Throws fcabert::Error if oneDNN has no implementation for the shapes.
   Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
          int64_t out_features, Epilogue epilogue = Epilogue::kNone, Precision precision = Precision::kFp32,
-         RowPrimitives rows = RowPrimitives::kBest);
+         RowPrimitives rows = RowPrimitives::kBest, Output output = Output::kFp32);
   ~Linear();
   Linear(Linear&&) noexcept;
   Linear& operator=(Linear&&) noexcept;
@@ -84,13 +89,24 @@ class Linear {
   // and the last < 32 rows on a primitive made for exactly their count; each such primitive
   // is created the first time its row count occurs (about 0.4 ms of JIT compilation, shared
   // by every Linear of the same shapes through oneDNN's primitive cache) and kept.
+  // Only for Output::kFp32 (std::logic_error otherwise).
   void forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
                const MatmulBuffers& buffers = {}) const;
+
+  // forward for Output::kBf16: y[rows, out] in bf16 (rounded to nearest even by oneDNN).
+  void forward_to_bf16(dnnl::stream& stream, const float* x, int64_t rows, uint16_t* y, void* scratchpad,
+                       const MatmulBuffers& buffers = {}) const;
+
+  // forward for a kBf16 Linear whose input is already bf16 (another Linear's forward_to_bf16):
+  // no conversion, so no buffers.
+  void forward_from_bf16(dnnl::stream& stream, const uint16_t* x, int64_t rows, float* y,
+                         void* scratchpad) const;
 
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
   Epilogue epilogue() const { return epilogue_; }
   Precision precision() const { return precision_; }
+  Output output() const { return output_; }
   size_t scratchpad_bytes() const { return scratchpad_desc_.get_size(); }
   // Bytes of the weights as stored for the primitive (bf16: about half of fp32; int8: about a
   // quarter), including the padding of oneDNN's blocked layout (brgemm rounds the feature
@@ -105,10 +121,14 @@ class Linear {
  private:
   class FixedShapes;  // the fixed-shape primitives, by row count (linear.cpp)
 
-  void forward_runtime_rows(dnnl::stream& stream, const void* source, int64_t rows, float* y,
-                            void* scratchpad, int32_t zero_point, const float* output_scales) const;
-  void forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, float* y,
-                            void* scratchpad, const float* per_feature) const;
+  // The three forwards: x converted into `buffers` unless `converted` (already in the input
+  // type) is given; y of the output type.
+  void run(dnnl::stream& stream, const float* x, const void* converted, int64_t rows, void* y,
+           void* scratchpad, const MatmulBuffers& buffers) const;
+  void forward_runtime_rows(dnnl::stream& stream, const void* source, int64_t rows, void* y, void* scratchpad,
+                            int32_t zero_point, const float* output_scales) const;
+  void forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, void* y, void* scratchpad,
+                            const float* per_feature) const;
   // kInt8 with fixed shapes: the call's per-feature scales and shifted biases (see linear.cpp).
   void int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const;
 
@@ -116,6 +136,7 @@ class Linear {
   int64_t out_features_;
   Epilogue epilogue_;
   Precision precision_;
+  Output output_;
   dnnl::engine engine_;
   dnnl::matmul::primitive_desc primitive_desc_;  // the runtime-row one, or the 256-row one
   dnnl::matmul primitive_;                       // runtime rows only

@@ -9,6 +9,19 @@ namespace fcabert::model {
 
 using kernels::Epilogue;
 
+namespace {
+
+// A bf16 down-projection reads the up-projection's GELU output in bf16, so a bf16 or int8
+// up-projection writes it so: one conversion pass over the widest activations less, and half
+// the bytes written and read.
+kernels::Linear::Output intermediate_output(const LayerPrecisions& precisions) {
+  const bool both_lower =
+      precisions.output == Precision::kBf16 && precisions.intermediate != Precision::kFp32;
+  return both_lower ? kernels::Linear::Output::kBf16 : kernels::Linear::Output::kFp32;
+}
+
+}  // namespace
+
 LayerPrecisions LayerPrecisions::for_model(Precision precision, bool bf16_down_projection,
                                            bool bf16_attention) {
   LayerPrecisions p{precision, precision, precision, precision, kernels::AttentionArithmetic::kFp32};
@@ -67,7 +80,8 @@ EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weigh
       attn_norm_(bind_layer_norm(weights, prefix + "attention.output.LayerNorm.", config.hidden_size,
                                  config.layer_norm_eps)),
       intermediate_(bind_linear(engine, weights, prefix + "intermediate.dense.", config.hidden_size,
-                                config.intermediate_size, Epilogue::kGeluErf, precisions.intermediate)),
+                                config.intermediate_size, Epilogue::kGeluErf, precisions.intermediate,
+                                intermediate_output(precisions))),
       output_(bind_linear(engine, weights, prefix + "output.dense.", config.intermediate_size,
                           config.hidden_size, Epilogue::kAccumulate, precisions.output)),
       output_norm_(bind_layer_norm(weights, prefix + "output.LayerNorm.", config.hidden_size,
@@ -108,6 +122,13 @@ void EncoderLayer::feed_forward_block(int64_t rows, float* x, Workspace& ws, dou
   void* scratchpad = ws.dnnl_scratchpad();
   const kernels::MatmulBuffers buffers = ws.matmul_buffers();
   timed(linear_ms, [&] {
+    if (intermediate_.output() == kernels::Linear::Output::kBf16) {
+      // The [T, f] float buffer holds the bf16 activations in its first half.
+      auto* activations = reinterpret_cast<uint16_t*>(ws.intermediate());
+      intermediate_.forward_to_bf16(ws.stream, x, rows, activations, scratchpad, buffers);
+      output_.forward_from_bf16(ws.stream, activations, rows, x, scratchpad);  // adds the residual
+      return;
+    }
     intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad, buffers);
     output_.forward(ws.stream, ws.intermediate(), rows, x, scratchpad, buffers);  // adds the residual
   });
