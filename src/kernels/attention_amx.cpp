@@ -61,9 +61,10 @@ size_t head_work_floats(int64_t stride, int64_t head_dim) {
 // Everything below runs only where available() said yes, compiled for AMX and AVX-512 with
 // AVX512_BF16 (which every AMX CPU has) for these functions alone; the library stays
 // baseline x86-64. (GCC 12 refuses to inline the tile intrinsics into "arch=sapphirerapids".)
-#define FCABERT_AMX                                                                                     \
-  __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,bmi," \
-                        "bmi2")))
+#define FCABERT_AMX                                                                          \
+  __attribute__((                                                                            \
+      target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,bmi," \
+             "bmi2")))
 
 HeadWork carve(float* work, int64_t stride, int64_t head_dim) {
   HeadWork w{};

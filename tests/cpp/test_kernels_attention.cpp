@@ -57,42 +57,71 @@ struct Case {
   AttentionShape shape;
 };
 
+// One case's inputs and the kernel's outputs (NaN-filled first, so unwritten entries fail).
+struct AttentionRun {
+  std::vector<int64_t> offsets;
+  std::vector<float> qkv, context;
+  std::vector<double> column_sums, diagonal;
+};
+
+AttentionRun run_case(const Case& c, uint32_t seed, AttentionArithmetic arithmetic) {
+  AttentionRun run;
+  run.offsets = offsets_for(c.lengths);
+  const int64_t tokens = run.offsets.back(), d = c.shape.hidden();
+  run.qkv = random_qkv(tokens, d, seed);
+  run.context.assign(tokens * d, NAN);
+  run.column_sums.assign(c.shape.num_heads * tokens, NAN);
+  run.diagonal.assign(run.column_sums.size(), NAN);
+  AttentionScratch scratch;
+  scratch.reserve(2, *std::max_element(c.lengths.begin(), c.lengths.end()), c.shape.head_dim);
+  multi_head_attention(run.qkv.data(), run.offsets, c.shape, run.context.data(), scratch,
+                       {run.column_sums.data(), run.diagonal.data()}, arithmetic);
+  return run;
+}
+
+// The reference context value of query i, column col of head h, for the sequence at rows
+// [first, first + n) with probabilities p (reference_probs).
+double reference_context(const AttentionRun& run, const std::vector<double>& p, int64_t first, int64_t n,
+                         const AttentionShape& shape, int64_t h, int64_t i, int64_t col) {
+  const int64_t d = shape.hidden(), dh = shape.head_dim;
+  double ref = 0;
+  for (int64_t j = 0; j < n; ++j) ref += p[i * n + j] * run.qkv[(first + j) * 3 * d + 2 * d + h * dh + col];
+  return ref;
+}
+
+// The reference FCA column sum of token j: sum over queries of P[i, j].
+double reference_column_sum(const std::vector<double>& p, int64_t n, int64_t j) {
+  double ref = 0;
+  for (int64_t i = 0; i < n; ++i) ref += p[i * n + j];
+  return ref;
+}
+
 class AttentionCases : public ::testing::TestWithParam<Case> {};
 
 TEST_P(AttentionCases, MatchesReference) {
   const Case& c = GetParam();
-  const std::vector<int64_t> offsets = offsets_for(c.lengths);
-  const int64_t tokens = offsets.back(), d = c.shape.hidden(), dh = c.shape.head_dim;
-  const std::vector<float> qkv = random_qkv(tokens, d, 42);
-  std::vector<float> context(tokens * d, NAN);
-  std::vector<double> column_sums(c.shape.num_heads * tokens, NAN), diagonal(column_sums.size(), NAN);
-  AttentionScratch scratch;
-  scratch.reserve(2, *std::max_element(c.lengths.begin(), c.lengths.end()), dh);
-  multi_head_attention(qkv.data(), offsets, c.shape, context.data(), scratch,
-                       {column_sums.data(), diagonal.data()});
+  const AttentionRun run = run_case(c, 42, AttentionArithmetic::kFp32);
+  const int64_t d = c.shape.hidden(), dh = c.shape.head_dim;
 
-  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
-    const int64_t first = offsets[s], n = offsets[s + 1] - first;
+  for (size_t s = 0; s + 1 < run.offsets.size(); ++s) {
+    const int64_t first = run.offsets[s], n = run.offsets[s + 1] - first;
     for (int64_t h = 0; h < c.shape.num_heads; ++h) {
       SCOPED_TRACE("sequence " + std::to_string(s) + " (length " + std::to_string(n) + "), head " +
                    std::to_string(h));
-      const std::vector<double> p = reference_probs(qkv, first, n, c.shape, h);
+      const std::vector<double> p = reference_probs(run.qkv, first, n, c.shape, h);
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t col = 0; col < dh; ++col) {
-          double ref = 0;
-          for (int64_t j = 0; j < n; ++j)
-            ref += p[i * n + j] * qkv[(first + j) * 3 * d + 2 * d + h * dh + col];
-          ASSERT_NEAR(context[(first + i) * d + h * dh + col], ref, 1e-5) << "query " << i << " col " << col;
+          ASSERT_NEAR(run.context[(first + i) * d + h * dh + col],
+                      reference_context(run, p, first, n, c.shape, h, i, col), 1e-5)
+              << "query " << i << " col " << col;
         }
       }
       // The FCA statistics, in fca::scores_from_column_sums' layout: [head][token] blocks
       // of num_heads * n values per sequence.
       const int64_t block = c.shape.num_heads * first + h * n;
       for (int64_t j = 0; j < n; ++j) {
-        double ref = 0;
-        for (int64_t i = 0; i < n; ++i) ref += p[i * n + j];
-        ASSERT_NEAR(column_sums[block + j], ref, 1e-5) << "token " << j;
-        ASSERT_NEAR(diagonal[block + j], p[j * n + j], 1e-6) << "token " << j;
+        ASSERT_NEAR(run.column_sums[block + j], reference_column_sum(p, n, j), 1e-5) << "token " << j;
+        ASSERT_NEAR(run.diagonal[block + j], p[j * n + j], 1e-6) << "token " << j;
       }
     }
   }
@@ -103,6 +132,11 @@ INSTANTIATE_TEST_SUITE_P(Batches, AttentionCases,
                                            Case{{1, 2, 5, 17, 64, 3}, {3, 8}},
                                            Case{{25, 31, 12, 1, 40}, {12, 32}}, Case{{130, 7}, {4, 64}}));
 
+// worst = the larger of the two; a NaN error sticks, so that the final comparison fails.
+void keep_worst(double& worst, double error) {
+  if (std::isnan(error) || error > worst) worst = error;
+}
+
 // The bf16 kernel (AMX tiles) against the same double-precision reference. Q, K, V and the
 // probabilities are rounded to bf16 (8 significant bits), so the tolerances are those of
 // bf16 inputs with fp32 accumulation: on these inputs (|q|, |k|, |v| <= 2, scores up to ~10)
@@ -110,44 +144,29 @@ INSTANTIATE_TEST_SUITE_P(Batches, AttentionCases,
 // (relative) on the column sums and 0.0022 on the diagonal, so the bounds are about 3x
 // those. A layout mistake (a transposed or shifted operand, a pair split wrongly) gives errors
 // of order 1.
-// worst = the larger of the two; a NaN error sticks, so that the final comparison fails.
-void keep_worst(double& worst, double error) {
-  if (std::isnan(error) || error > worst) worst = error;
-}
-
 class Bf16AttentionCases : public ::testing::TestWithParam<Case> {};
 
 TEST_P(Bf16AttentionCases, MatchesReferenceWithinBf16Rounding) {
   const Case& c = GetParam();
   if (!bf16_attention_supported(c.shape.head_dim)) GTEST_SKIP() << "no AMX bf16 attention on this CPU";
-  const std::vector<int64_t> offsets = offsets_for(c.lengths);
-  const int64_t tokens = offsets.back(), d = c.shape.hidden(), dh = c.shape.head_dim;
-  const std::vector<float> qkv = random_qkv(tokens, d, 7);
-  std::vector<float> context(tokens * d, NAN);
-  std::vector<double> column_sums(c.shape.num_heads * tokens, NAN), diagonal(column_sums.size(), NAN);
-  AttentionScratch scratch;
-  scratch.reserve(2, *std::max_element(c.lengths.begin(), c.lengths.end()), dh);
-  multi_head_attention(qkv.data(), offsets, c.shape, context.data(), scratch,
-                       {column_sums.data(), diagonal.data()}, AttentionArithmetic::kBf16);
+  const AttentionRun run = run_case(c, 7, AttentionArithmetic::kBf16);
+  const int64_t d = c.shape.hidden(), dh = c.shape.head_dim;
   double worst_context = 0, worst_sum = 0, worst_diagonal = 0;
-  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
-    const int64_t first = offsets[s], n = offsets[s + 1] - first;
+  for (size_t s = 0; s + 1 < run.offsets.size(); ++s) {
+    const int64_t first = run.offsets[s], n = run.offsets[s + 1] - first;
     for (int64_t h = 0; h < c.shape.num_heads; ++h) {
-      const std::vector<double> p = reference_probs(qkv, first, n, c.shape, h);
+      const std::vector<double> p = reference_probs(run.qkv, first, n, c.shape, h);
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t col = 0; col < dh; ++col) {
-          double ref = 0;
-          for (int64_t j = 0; j < n; ++j)
-            ref += p[i * n + j] * qkv[(first + j) * 3 * d + 2 * d + h * dh + col];
-          keep_worst(worst_context, std::abs(context[(first + i) * d + h * dh + col] - ref));
+          const double ref = reference_context(run, p, first, n, c.shape, h, i, col);
+          keep_worst(worst_context, std::abs(run.context[(first + i) * d + h * dh + col] - ref));
         }
       }
       const int64_t block = c.shape.num_heads * first + h * n;
       for (int64_t j = 0; j < n; ++j) {
-        double ref = 0;
-        for (int64_t i = 0; i < n; ++i) ref += p[i * n + j];
-        keep_worst(worst_sum, std::abs(column_sums[block + j] - ref) / std::max(ref, 1.0));
-        keep_worst(worst_diagonal, std::abs(diagonal[block + j] - p[j * n + j]));
+        const double ref = reference_column_sum(p, n, j);
+        keep_worst(worst_sum, std::abs(run.column_sums[block + j] - ref) / std::max(ref, 1.0));
+        keep_worst(worst_diagonal, std::abs(run.diagonal[block + j] - p[j * n + j]));
       }
     }
   }
