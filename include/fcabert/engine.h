@@ -52,9 +52,10 @@ struct PrecisionTiming {
 struct PrecisionChoice {
   Precision requested = Precision::kFp32;  // as given to Model::load
   Precision precision = Precision::kFp32;  // what the encoder runs (never kAuto)
-  std::string arithmetic;                  // GEMM by GEMM, e.g. "int8 (FFN down-projection bf16)"
-  std::vector<PrecisionTiming> timings;    // kAuto only: every candidate timed, most exact first
-  std::string reason;                      // "requested", or the auto timings in one line
+  // GEMM by GEMM and attention, e.g. "int8 (FFN down-projection bf16, attention bf16)"
+  std::string arithmetic;
+  std::vector<PrecisionTiming> timings;  // kAuto only: every candidate timed, most exact first
+  std::string reason;                    // "requested", or the auto timings in one line
 };
 
 // The versions of the libraries doing the arithmetic, e.g. "oneDNN 2.6.3", for reports.
