@@ -17,7 +17,7 @@ struct AttentionShape {
 // How Q K^T and P V are multiplied. kFp32 is the exact kernel. kBf16 rounds Q, K, V and the
 // probabilities to bf16 and multiplies them on AMX tiles with fp32 accumulation (the softmax
 // and the FCA statistics stay fp32), for the engine's bf16 and int8 precisions: on an Intel
-// Xeon with AMX it ran 1.6x (25 tokens) to 2.5x (512 tokens) faster than kFp32 (docs/PERF.md).
+// Xeon with AMX it ran 1.6-1.9x (25 tokens) to 2.5-2.7x (512 tokens) faster than kFp32 (docs/PERF.md).
 enum class AttentionArithmetic { kFp32, kBf16 };
 
 // Whether kBf16 runs here for heads of `head_dim`: AMX on this CPU and in this process
