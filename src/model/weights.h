@@ -5,6 +5,7 @@
 // (TensorMap: tests, and tools that assemble a model without a file).
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,13 @@ class WeightSource {
   // The tensor as fp32 row-major, after checking its shape equals `shape`. Throws
   // fcabert::Error naming the tensor when it is missing or has another shape.
   virtual std::vector<float> read(const std::string& name, const std::vector<int64_t>& shape) const = 0;
+  // The tensor's bf16 bits when the source stores it as bf16 with shape `shape`, else nullopt
+  // (the caller then reads it with read(), which names any problem). Lets a large table
+  // stay in half the memory without a widening pass at load.
+  virtual std::optional<std::vector<uint16_t>> read_bf16(const std::string& /*name*/,
+                                                         const std::vector<int64_t>& /*shape*/) const {
+    return std::nullopt;
+  }
 };
 
 // Reads from an opened model file (bf16 tensors are widened to fp32 by the reader).
@@ -25,6 +33,8 @@ class ModelFileWeights final : public WeightSource {
  public:
   explicit ModelFileWeights(const ModelFile& file) : file_(file) {}
   std::vector<float> read(const std::string& name, const std::vector<int64_t>& shape) const override;
+  std::optional<std::vector<uint16_t>> read_bf16(const std::string& name,
+                                                 const std::vector<int64_t>& shape) const override;
 
  private:
   const ModelFile& file_;

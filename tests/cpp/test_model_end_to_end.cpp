@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -11,6 +12,8 @@
 #include "fcabert/error.h"
 #include "fcabert/model_file.h"
 #include "format/bf16.h"
+#include "model/bert_classifier.h"
+#include "model/weights.h"
 #include "test_model_tiny_bert.h"
 
 namespace fcabert {
@@ -139,6 +142,50 @@ TEST_P(EndToEnd, WorkspaceGrowsToTheLargestBatchAndIsReused) {
   EXPECT_GT(after_large, after_small);
   session.run({small});
   EXPECT_EQ(session.workspace_bytes(), after_large);  // kept for the next large batch
+}
+
+// The file and the values it holds, given in memory, run the same arithmetic: a bf16 table
+// that stays bf16 (the embeddings) and is widened row by row gives the logits, bit for bit,
+// that its values widened at load give.
+TEST_P(EndToEnd, TheFileGivesTheLogitsOfItsValuesInMemory) {
+  const ModelFile file = ModelFile::open(path_);
+  const model::BertClassifier from_file(info_.bert, info_.head, model::ModelFileWeights(file), 2);
+  const model::BertClassifier from_memory(info_.bert, info_.head, model::TensorMap(tensors_), 2);
+  std::mt19937 rng(6);
+  std::vector<Encoding> batch;
+  for (int64_t n : {3, 40, 1, 17}) batch.push_back(model_test::random_encoding(n, info_.bert, rng));
+  model::Workspace file_ws(from_file.engine(), from_file.workspace_spec());
+  model::Workspace memory_ws(from_memory.engine(), from_memory.workspace_spec());
+  const std::vector<Prediction> expected = from_memory.predict(batch, memory_ws);
+  const std::vector<Prediction> actual = from_file.predict(batch, file_ws);
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t s = 0; s < expected.size(); ++s)
+    EXPECT_EQ(actual[s].logits, expected[s].logits) << "sequence " << s;
+}
+
+// read_bf16 hands out a tensor's bits only when it is stored as bf16 with the asked shape;
+// otherwise the caller reads it with read(), which names what is wrong.
+TEST_P(EndToEnd, Bf16BitsOnlyForABf16TensorOfTheAskedShape) {
+  const ModelFile file = ModelFile::open(path_);
+  const model::ModelFileWeights weights(file);
+  const std::string name = "bert.embeddings.word_embeddings.weight";
+  const std::vector<int64_t> shape{info_.bert.vocab_size, info_.bert.hidden_size};
+  const std::optional<std::vector<uint16_t>> bits = weights.read_bf16(name, shape);
+  ASSERT_EQ(bits.has_value(), GetParam() == DType::kBF16);
+  if (bits) {
+    const std::vector<float> widened = weights.read(name, shape);
+    ASSERT_EQ(bits->size(), widened.size());
+    for (size_t i = 0; i < widened.size(); ++i) ASSERT_EQ(format::bf16_to_f32((*bits)[i]), widened[i]) << i;
+  }
+  EXPECT_FALSE(weights.read_bf16(name, {shape[1], shape[0]}).has_value());
+  EXPECT_FALSE(weights.read_bf16("bert.embeddings.no_such_table", shape).has_value());
+  EXPECT_FALSE(weights.read_bf16("bert.embeddings.LayerNorm.weight", {info_.bert.hidden_size}).has_value());
+  try {
+    weights.read(name, {shape[1], shape[0]});
+    ADD_FAILURE() << "read a table in the wrong shape";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, EndToEnd, ::testing::Values(DType::kF32, DType::kBF16, DType::kI8),
