@@ -19,28 +19,25 @@ EmbeddingTable::EmbeddingTable(const WeightSource& weights, const std::string& n
   }
 }
 
-void EmbeddingTable::copy_row(int64_t row, float* out) const {
+template <typename Combine>
+void EmbeddingTable::combine_row(int64_t row, float* out, Combine combine) const {
   if (!bf16_.empty()) {
     const uint16_t* source = bf16_.data() + row * dim_;
 #pragma omp simd
-    for (int64_t i = 0; i < dim_; ++i) out[i] = format::bf16_to_f32(source[i]);
+    for (int64_t i = 0; i < dim_; ++i) combine(out[i], format::bf16_to_f32(source[i]));
   } else {
     const float* source = fp32_.data() + row * dim_;
 #pragma omp simd
-    for (int64_t i = 0; i < dim_; ++i) out[i] = source[i];
+    for (int64_t i = 0; i < dim_; ++i) combine(out[i], source[i]);
   }
 }
 
+void EmbeddingTable::copy_row(int64_t row, float* out) const {
+  combine_row(row, out, [](float& o, float v) { o = v; });
+}
+
 void EmbeddingTable::add_row(int64_t row, float* out) const {
-  if (!bf16_.empty()) {
-    const uint16_t* source = bf16_.data() + row * dim_;
-#pragma omp simd
-    for (int64_t i = 0; i < dim_; ++i) out[i] += format::bf16_to_f32(source[i]);
-  } else {
-    const float* source = fp32_.data() + row * dim_;
-#pragma omp simd
-    for (int64_t i = 0; i < dim_; ++i) out[i] += source[i];
-  }
+  combine_row(row, out, [](float& o, float v) { o += v; });
 }
 
 Embeddings::Embeddings(const WeightSource& weights, const std::string& prefix, const BertConfig& config)

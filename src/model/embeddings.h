@@ -13,8 +13,8 @@ namespace fcabert::model {
 
 // One [rows, dim] lookup table, kept in the dtype its source stores: a bf16 table stays bf16
 // and each looked-up row is widened, which is exact. For a 30522 x 384 vocabulary that is
-// 23 MB instead of 47 MB, and no widening pass over the whole table at load (about a quarter
-// of the load time of a MiniLM model file).
+// 23 MB instead of 47 MB, and no widening pass over the whole table at load (docs/PERF.md has
+// the measured load times).
 class EmbeddingTable {
  public:
   EmbeddingTable(const WeightSource& weights, const std::string& name, int64_t rows, int64_t dim);
@@ -23,6 +23,10 @@ class EmbeddingTable {
   void add_row(int64_t row, float* out) const;   // out += table[row]
 
  private:
+  // combine(out[i], table[row][i]) for every i, the table's element widened to fp32.
+  template <typename Combine>
+  void combine_row(int64_t row, float* out, Combine combine) const;
+
   int64_t dim_;
   std::vector<uint16_t> bf16_;  // [rows, dim] when the source stores bf16, else empty
   std::vector<float> fp32_;     // [rows, dim] otherwise
