@@ -319,12 +319,20 @@ def fca_reduce_batch(x, scores, k: int, clusters: int, pooling: str):
 
 
 def fca_encode_batch(model, input_ids, token_type_ids, keep_ratios: Sequence[float] | None = None,
-                     clusters: int = 0, pooling: str = "weighted", soft_extract=None):
+                     clusters: int = 0, pooling: str = "weighted", soft_extract=None, return_hidden: bool = False):
     """fca_encode for B unpadded sequences of ONE length n0 at once (LongTensors [B, n0] on
     the model's device): logits [B, num_labels]. Sequences of one length have the same keep
     counts and the same row counts in every layer, so no padding and no mask are needed and
     each sequence gets exactly what fca_encode gives it alone (training groups its batches
-    by length to run this). soft_extract takes (layer, h [B, n, d], scores [B, n], n0)."""
+    by length to run this). soft_extract takes (layer, h [B, n, d], scores [B, n], n0).
+
+    With return_hidden, returns (logits, hidden): one (x [B, n, d], positions [B, n]) per
+    layer, its output rows and the original token position of each row, -1 for a cluster
+    row (a cluster made in an earlier layer can later be kept as a fine row, so -1 can
+    appear anywhere). Training's hidden-state distillation matches the rows of original
+    tokens against the dense teacher's rows at the same positions."""
+    import torch
+
     config = model.config
     layers = _checked_layers(model, keep_ratios, clusters, pooling, soft_extract)
     if input_ids.dim() != 2 or token_type_ids.shape != input_ids.shape:
@@ -334,6 +342,8 @@ def fca_encode_batch(model, input_ids, token_type_ids, keep_ratios: Sequence[flo
     if n0 < 1 or n0 > config.max_position_embeddings:
         raise ValueError(f"sequence length {n0} is outside 1..{config.max_position_embeddings}")
     x = model.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+    positions = torch.arange(n0, device=input_ids.device).expand(input_ids.shape[0], n0)
+    hidden = []
     for l, layer in enumerate(layers):
         h, probs = attention_sublayer(layer, x)
         if soft_extract is not None:
@@ -341,9 +351,14 @@ def fca_encode_batch(model, input_ids, token_type_ids, keep_ratios: Sequence[flo
         elif keep_ratios is not None:
             k = keep_count(keep_ratios[l], n0)
             if layer_reduces(x.shape[1], k, clusters):
-                h, _ = fca_reduce_batch(h, token_scores(probs), k, clusters, pooling)
+                h, fine = fca_reduce_batch(h, token_scores(probs), k, clusters, pooling)
+                clustered = positions.new_full((positions.shape[0], h.shape[1] - k), -1)
+                positions = torch.cat([positions.gather(1, fine), clustered], dim=1)
         x = feed_forward_sublayer(layer, h)
-    return model.classifier(model.dropout(model.bert.pooler(x)))
+        if return_hidden:
+            hidden.append((x, positions))
+    logits = model.classifier(model.dropout(model.bert.pooler(x)))
+    return (logits, hidden) if return_hidden else logits
 
 
 def fca_forward(model, input_ids: Sequence[int], token_type_ids: Sequence[int] | None,

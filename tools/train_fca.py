@@ -297,22 +297,65 @@ def length_groups(data_ids, index) -> dict[int, list[int]]:
     return groups
 
 
+def _length_batches(model, ids, types, index):
+    """(positions in `index`, ids [b, n], types [b, n]) for each sequence length in `index`,
+    as tensors on the model's device."""
+    import torch
+    device = model.bert.embeddings.word_embeddings.weight.device
+    for positions in length_groups(ids, index).values():
+        rows = [index[p] for p in positions]
+        yield (positions, torch.tensor([ids[i] for i in rows], dtype=torch.long, device=device),
+               torch.tensor([types[i] for i in rows], dtype=torch.long, device=device))
+
+
+def _in_index_order(parts, order):
+    import torch
+    logits = torch.cat(parts)
+    return logits[torch.argsort(torch.tensor(order, device=logits.device))]
+
+
 def forward_rows(model, ids, types, index, schedule, clusters, pooling, soft):
     """Logits [len(index), labels] of the unpadded sequences ids[i], types[i] for i in index,
     in index order. Rows of one length run as one batch (fca_reference.fca_encode_batch: each
     gets exactly what it would alone, so the batch changes speed, not results)."""
-    import torch
-    device = model.bert.embeddings.word_embeddings.weight.device
     parts, order = [], []
-    for positions in length_groups(ids, index).values():
-        rows = [index[p] for p in positions]
-        batch_ids = torch.tensor([ids[i] for i in rows], dtype=torch.long, device=device)
-        batch_types = torch.tensor([types[i] for i in rows], dtype=torch.long, device=device)
+    for positions, batch_ids, batch_types in _length_batches(model, ids, types, index):
         parts.append(fr.fca_encode_batch(model, batch_ids, batch_types, schedule, clusters, pooling,
                                          soft_extract=soft))
         order += positions
-    logits = torch.cat(parts)
-    return logits[torch.argsort(torch.tensor(order, device=device))]
+    return _in_index_order(parts, order)
+
+
+def hidden_distillation_loss(student_hidden, teacher_hidden):
+    """Mean over layers of the mean squared distance between each of the student's rows that
+    stands for an original token (positions >= 0: the fine rows; clusters have no dense
+    counterpart) and the dense teacher's row of that token in the same layer. Zero when the
+    student reproduces the teacher on every token it keeps."""
+    import torch
+    total = 0.0
+    for (x, positions), (dense, _) in zip(student_hidden, teacher_hidden):
+        original = positions >= 0
+        target = dense.gather(1, positions.clamp(min=0)[:, :, None].expand(-1, -1, dense.shape[-1]))
+        squared = (x - target).pow(2).mean(dim=-1)
+        total = total + (squared * original).sum() / original.sum()
+    return total / len(student_hidden)
+
+
+def forward_rows_distilled(model, teacher, ids, types, index, schedule, clusters, pooling):
+    """forward_rows with hidden-state distillation: (logits in index order, the mean over the
+    rows of hidden_distillation_loss against `teacher`, the dense model in eval mode, run
+    here without gradients on the same rows)."""
+    import torch
+    parts, order, weighted = [], [], 0.0
+    for positions, batch_ids, batch_types in _length_batches(model, ids, types, index):
+        logits, hidden = fr.fca_encode_batch(model, batch_ids, batch_types, schedule, clusters, pooling,
+                                             return_hidden=True)
+        with torch.no_grad():
+            _, dense = fr.fca_encode_batch(teacher, batch_ids, batch_types, None, 0, pooling, return_hidden=True)
+        weighted = weighted + hidden_distillation_loss(hidden, dense) * len(positions)
+        parts.append(logits)
+        order += positions
+    return _in_index_order(parts, order), weighted / len(index)
 
 
 def forward_batch(model, data: TaskData, index, schedule, clusters, pooling, soft):
@@ -409,7 +452,7 @@ def identity_of(args, mode: str, extra: dict) -> dict:
     """The options that must match for a checkpoint to be resumed."""
     keys = ("task", "train", "model", "steps", "batch_size", "lr", "lr_retention", "max_len", "max_examples",
             "heldout", "seed", "buckets", "train_word_embeddings", "warmup", "min_tokens", "distill",
-            "temperature", "teacher", "skip_batches")
+            "temperature", "teacher", "skip_batches", "distill_hidden")
     ident = {k: getattr(args, k, None) for k in keys}
     ident["model"] = str(Path(args.model).resolve())
     ident["mode"] = mode
@@ -424,10 +467,12 @@ def save_state(path: Path, state: dict):
 
 
 def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, lam: float = 0.0,
-               schedule=None, clusters: int = 0, pooling: str = "weighted", identity: dict, targets=None):
+               schedule=None, clusters: int = 0, pooling: str = "weighted", identity: dict, targets=None,
+               teacher=None):
     """Runs args.steps steps (resuming from out/train_state.pt when it exists). Returns the
     per-step log rows. With the teacher's logits for every training row (`targets`), the loss
-    is (1 - a) * task loss + a * distillation loss, a = args.distill."""
+    is (1 - a) * task loss + a * distillation loss, a = args.distill; with the dense
+    `teacher` itself, b * the hidden-state distillation loss is added, b = args.distill_hidden."""
     import torch
     from transformers import get_linear_schedule_with_warmup  # noqa: F401  (schedule below is the same shape)
 
@@ -488,12 +533,18 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
     try:
         while step < args.steps:
             index = plan[step]
-            logits = forward_batch(model, data, index, schedule, clusters, pooling, soft)
+            if teacher is not None:
+                logits, hidden = forward_rows_distilled(model, teacher, data.ids, data.types, index, schedule,
+                                                        clusters, pooling)
+            else:
+                logits = forward_batch(model, data, index, schedule, clusters, pooling, soft)
             loss = task_loss(logits, [data.labels[i] for i in index], data.regression)
             if targets is not None:
                 kd = distillation_loss(logits, targets[torch.tensor(index, device=targets.device)],
                                        args.temperature, data.regression)
                 loss = (1.0 - args.distill) * loss + args.distill * kd
+            if teacher is not None:
+                loss = loss + args.distill_hidden * hidden
             total = loss + soft.penalty(lam) if soft is not None else loss
             total.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -507,6 +558,8 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
             step += 1
             done_here += 1
             row = {"step": step, "loss": round(loss.item(), 5)}
+            if teacher is not None:
+                row["hidden"] = round(hidden.item(), 5)
             if soft is not None:
                 row["mass"] = [round(m, 4) for m in soft.masses().tolist()]
             log.append(row)
@@ -515,6 +568,9 @@ def train_loop(args, mode: str, model, data: TaskData, out: Path, *, soft=None, 
                 recent = [r["loss"] for r in log[-args.log_every:]]
                 text = (f"{mode} step {step}/{args.steps} loss {sum(recent) / len(recent):.4f} "
                         f"{rate:.2f} steps/s eta {(args.steps - step) / max(rate, 1e-9) / 60:.1f} min")
+                if teacher is not None:
+                    recent = [r["hidden"] for r in log[-args.log_every:]]
+                    text += f" (hidden {sum(recent) / len(recent):.4f})"
                 if soft is not None:
                     text += " mass " + " ".join(f"{m:.3f}" for m in row["mass"])
                 print(text, file=sys.stderr, flush=True)
@@ -678,23 +734,28 @@ def cmd_retrain(args) -> dict:
     if args.epochs:
         args.steps = max(1, math.ceil(args.epochs * len(data.train) / args.batch_size))
     identity = identity_of(args, "retrain", {"schedule": schedule, "clusters": args.clusters, "pooling": args.pooling})
-    targets = None
-    if args.distill > 0:
+    targets, teacher = None, None
+    if args.distill > 0 or args.distill_hidden > 0:
         # The teacher is the starting checkpoint run dense: retraining then learns to make
         # the reduced sequence give the dense model's answers, not just the labels.
         teacher_path = args.teacher or args.model
         teacher, _ = load_checkpoint_dir(teacher_path, args.device)
         teacher.eval()
-        targets = teacher_logits(teacher, data, out, teacher_path)
-        del teacher
+        for parameter in teacher.parameters():
+            parameter.requires_grad_(False)
+        if args.distill > 0:
+            targets = teacher_logits(teacher, data, out, teacher_path)
+        if args.distill_hidden == 0:
+            teacher = None  # only its cached logits are needed
     print(f"{PROG}: retrain: schedule {','.join(f'{r:g}' for r in schedule)}, C={args.clusters} {args.pooling}, "
           f"{len(data.train)} training rows, {args.steps} steps of {args.batch_size} "
           f"({args.steps * args.batch_size / len(data.train):.2f} epochs) on {args.device}"
           + (f", distilling from the dense model (a={args.distill:g}, T={args.temperature:g})"
-             if targets is not None else ""),
+             if targets is not None else "")
+          + (f", hidden states (b={args.distill_hidden:g})" if teacher is not None else ""),
           file=sys.stderr, flush=True)
     log, seconds = train_loop(args, "retrain", model, data, out, schedule=schedule, clusters=args.clusters,
-                              pooling=args.pooling, identity=identity, targets=targets)
+                              pooling=args.pooling, identity=identity, targets=targets, teacher=teacher)
     lengths = [len(i) for i in data.held_ids] or [len(i) for i in data.ids]
     result = {"task": args.task, "schedule": schedule, "clusters": args.clusters, "pooling": args.pooling,
               "lambda": search.get("lambda"), "search": {k: search.get(k) for k in ("lambda", "masses", "steps",
@@ -702,7 +763,7 @@ def cmd_retrain(args) -> dict:
               "heldout_flops_ratio": flops_ratio(model.config, lengths, schedule, args.clusters, args.pooling),
               "heldout": heldout_metric(model, data, schedule, args.clusters, args.pooling),
               "train_rows": len(data.train), "steps": args.steps, "seconds": round(seconds, 1),
-              "distill": args.distill, "temperature": args.temperature,
+              "distill": args.distill, "temperature": args.temperature, "distill_hidden": args.distill_hidden,
               "identity": identity, "final_loss": log[-1]["loss"] if log else None}
     save_model(model, tokenizer, out)
     result_path.write_text(json.dumps(result, indent=2) + "\n")
@@ -964,6 +1025,10 @@ def add_distill_options(p):
                         "(1 - a) * task loss + a * distillation loss (default 0 = labels only)")
     p.add_argument("--temperature", type=float, default=2.0,
                    help="retrain: softmax temperature T of the distillation (default 2)")
+    p.add_argument("--distill-hidden", type=float, default=0.0,
+                   help="retrain: weight b >= 0 of hidden-state distillation, added to the loss: the mean squared "
+                        "distance between every layer's output row of each kept token and the dense teacher's row "
+                        "of that token (clusters excluded); runs the teacher at every step (default 0 = off)")
     p.add_argument("--teacher", help="retrain: the dense checkpoint to distil from (default: the starting model; "
                                      "pipeline: the fine-tuned model of step 1)")
 
@@ -1068,6 +1133,8 @@ def parse_args(argv=None):
         p.error(f"--clusters must be >= 0, got {args.clusters}")
     if not 0.0 <= getattr(args, "distill", 0.0) <= 1.0:
         p.error(f"--distill must be in [0, 1], got {args.distill}")
+    if getattr(args, "distill_hidden", 0.0) < 0:
+        p.error(f"--distill-hidden must be >= 0, got {args.distill_hidden}")
     if getattr(args, "temperature", 1.0) <= 0:
         p.error(f"--temperature must be > 0, got {args.temperature}")
     if getattr(args, "lam", None) is not None and args.lam < 0:

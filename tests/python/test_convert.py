@@ -74,7 +74,10 @@ def tiny_checkpoints(tmp_path_factory):
     torch.manual_seed(0)
     dirs = {name: root / name for name in ("classifier", "classifier_bin", "no_pooler")}
     BertForSequenceClassification(config).save_pretrained(dirs["classifier"])
-    BertForSequenceClassification(config).save_pretrained(dirs["classifier_bin"], safe_serialization=False)
+    # a pytorch_model.bin checkpoint, written by hand: transformers 5 saves safetensors only
+    with_bin = BertForSequenceClassification(config)
+    with_bin.config.save_pretrained(dirs["classifier_bin"])
+    torch.save(with_bin.state_dict(), dirs["classifier_bin"] / "pytorch_model.bin")
     BertModel(config, add_pooling_layer=False).save_pretrained(dirs["no_pooler"])
     for d in dirs.values():
         (d / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")

@@ -34,7 +34,10 @@ def tiny():
     torch.manual_seed(1234)
     config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=64, type_vocab_size=2, num_labels=3,
-                        initializer_range=0.3, hidden_act="gelu")
+                        initializer_range=0.3, hidden_act="gelu",
+                        # the independent computation reads HF's attention probabilities, which
+                        # transformers 5's default (SDPA) attention does not return
+                        attn_implementation="eager")
     model = BertForSequenceClassification(config)
     model.eval()
     return model
@@ -611,3 +614,35 @@ def test_batch_encode_rejects_ragged_shapes(tiny):
     ids = torch.tensor([random_ids(6, 1)])
     with pytest.raises(ValueError, match="one shape"):
         fr.fca_encode_batch(tiny, ids, torch.zeros((1, 5), dtype=torch.long))
+
+
+@pytest.mark.parametrize("ratios,clusters", [([0.8, 0.5, 0.3], 2), ([1.0, 0.05, 0.05], 1), ([0.7, 0.4, 0.2], 0)])
+def test_batch_hidden_states_name_the_original_token_of_each_row(tiny, ratios, clusters):
+    """return_hidden's positions are the fca_encode row identities: the token's index for an
+    original token, -1 for a cluster row (also when a later layer keeps a cluster as fine)."""
+    rows = [random_ids(25, seed) for seed in range(4)]
+    types = [[0] * 25 for _ in rows]
+    with torch.no_grad():
+        logits, hidden = fr.fca_encode_batch(tiny, torch.tensor(rows), torch.tensor(types), ratios, clusters,
+                                             "weighted", return_hidden=True)
+        assert torch.equal(logits, fr.fca_encode_batch(tiny, torch.tensor(rows), torch.tensor(types), ratios,
+                                                       clusters, "weighted"))
+        for b, ids in enumerate(rows):
+            _, stats = fr.fca_encode(tiny, ids, types[b], ratios, clusters, "weighted")
+            for (x, positions), layer in zip(hidden, stats):
+                identities = layer["kept"] + ["cluster"] * (layer["tokens_out"] - len(layer["kept"]))
+                expected = [i if isinstance(i, int) else -1 for i in identities]
+                assert positions[b].tolist() == expected
+                assert x.shape[1] == layer["tokens_out"]
+    assert any(-1 in p.tolist()[0] for _, p in hidden) == (clusters > 0)
+
+
+def test_dense_batch_hidden_states_are_huggingfaces_layer_outputs(tiny):
+    ids = torch.tensor([random_ids(9, 3), random_ids(9, 4)])
+    with torch.no_grad():
+        _, hidden = fr.fca_encode_batch(tiny, ids, torch.zeros_like(ids), return_hidden=True)
+        reference = tiny(input_ids=ids, output_hidden_states=True).hidden_states[1:]
+    assert len(hidden) == len(reference)
+    for (x, positions), expected in zip(hidden, reference):
+        assert positions.tolist() == [list(range(9))] * 2
+        assert torch.allclose(x, expected, atol=1e-5, rtol=0)

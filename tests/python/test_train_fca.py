@@ -45,7 +45,8 @@ def tiny(tmp_path_factory):
                         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
     model_dir = root / "model"
     BertForSequenceClassification(config).save_pretrained(model_dir, safe_serialization=True)
-    BertTokenizerFast(vocab_file=str(root / "vocab.txt"), do_lower_case=True).save_pretrained(model_dir)
+    # positionally: transformers 5 calls the parameter `vocab` and ignores `vocab_file=`
+    BertTokenizerFast(str(root / "vocab.txt"), do_lower_case=True).save_pretrained(model_dir)
 
     rng = random.Random(0)
     lines, texts = ["sentence\tlabel"], []
@@ -230,14 +231,19 @@ def kl_to_dense(student_dir, teacher_dir, tokenizer_texts, schedule, clusters):
     return total / len(tokenizer_texts)
 
 
+def retrain_variants(tiny, tmp_path, schedule, flag, values):
+    """{value: output dir} of one short retraining per value of `flag`, all else equal."""
+    outs = {}
+    for value in values:
+        outs[value] = tmp_path / f"retrain{flag}{value}"
+        assert run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", outs[value],
+                   "--schedule", schedule, "--clusters", "1", "--steps", "20", "--lr", "3e-3", flag, value) == 0
+    return outs
+
+
 def test_distilled_retraining_stays_closer_to_the_dense_model(tiny, tmp_path):
     schedule, texts = "0.6,0.4,0.3", tiny["texts"]
-    outs = {}
-    for distill in ("0", "1"):
-        outs[distill] = tmp_path / f"retrain-distill{distill}"
-        assert run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", outs[distill],
-                   "--schedule", schedule, "--clusters", "1", "--steps", "20", "--lr", "3e-3",
-                   "--distill", distill) == 0
+    outs = retrain_variants(tiny, tmp_path, schedule, "--distill", ("0", "1"))
     record = json.loads((outs["1"] / tf.RETRAIN_RESULT).read_text())
     assert record["distill"] == 1.0 and record["identity"]["distill"] == 1.0
     ratios = [float(r) for r in schedule.split(",")]
@@ -251,6 +257,45 @@ def test_distill_weight_out_of_range_is_a_usage_error(tiny, capsys):
         run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", "x",
             "--schedule", "1,1,1", "--distill", "1.5")
     assert info.value.code == 2 and "--distill must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_hidden_distillation_loss_counts_only_rows_of_original_tokens():
+    teacher = [(torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]), torch.tensor([[0, 1, 2]]))]
+    # the student kept tokens 0 and 2 and made one cluster; its token rows equal the teacher's
+    student = [(torch.tensor([[[1.0, 2.0], [5.0, 6.0], [9.0, 9.0]]]), torch.tensor([[0, 2, -1]]))]
+    assert tf.hidden_distillation_loss(student, teacher).item() == 0.0  # the cluster row is not compared
+    moved = [(torch.tensor([[[1.0, 2.0], [5.0, 8.0], [9.0, 9.0]]]), torch.tensor([[0, 2, -1]]))]
+    assert tf.hidden_distillation_loss(moved, teacher).item() == pytest.approx(1.0)  # (2^2 / 2 dims) / 2 rows
+
+
+def hidden_loss_to_dense(student_dir, teacher_dir, data, schedule, clusters):
+    student, _ = tf.load_checkpoint_dir(str(student_dir))
+    teacher, _ = tf.load_checkpoint_dir(str(teacher_dir))
+    student.eval(), teacher.eval()
+    with torch.no_grad():
+        index = list(range(len(data.held_ids)))
+        return tf.forward_rows_distilled(student, teacher, data.held_ids, data.held_types, index, schedule,
+                                         clusters, "weighted")[1].item()
+
+
+def test_hidden_distilled_retraining_keeps_the_kept_rows_closer_to_the_dense_model(tiny, tmp_path):
+    schedule = "0.6,0.4,0.3"
+    outs = retrain_variants(tiny, tmp_path, schedule, "--distill-hidden", ("0", "20"))
+    record = json.loads((outs["20"] / tf.RETRAIN_RESULT).read_text())
+    assert record["distill_hidden"] == 20.0 and record["identity"]["distill_hidden"] == 20.0
+    data, ratios = tiny_data(tiny), [float(r) for r in schedule.split(",")]
+    untouched = hidden_loss_to_dense(tiny["model"], tiny["model"], data, ratios, 1)
+    labels_only = hidden_loss_to_dense(outs["0"], tiny["model"], data, ratios, 1)
+    distilled = hidden_loss_to_dense(outs["20"], tiny["model"], data, ratios, 1)
+    assert hidden_loss_to_dense(tiny["model"], tiny["model"], data, None, 0) == 0.0
+    assert distilled < 0.5 * labels_only, (distilled, labels_only, untouched)
+
+
+def test_negative_hidden_distillation_weight_is_a_usage_error(tiny, capsys):
+    with pytest.raises(SystemExit) as info:
+        run("retrain", *COMMON, "--train", tiny["train"], "--model", tiny["model"], "--out", "x",
+            "--schedule", "1,1,1", "--distill-hidden", "-1")
+    assert info.value.code == 2 and "--distill-hidden must be >= 0" in capsys.readouterr().err
 
 
 def tiny_data(tiny, *extra):

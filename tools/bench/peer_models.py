@@ -33,7 +33,9 @@ def save_hf(torch_model, meta: dict, out: Path) -> Path:
     tok = meta["tokenizer"]
     vocab = out / "vocab.txt"
     vocab.write_text("\n".join(tok["vocab"]) + "\n", encoding="utf-8")
-    fast = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=tok["lowercase"],
+    # The vocabulary goes first, positionally: transformers 5 names that parameter `vocab` and
+    # ignores `vocab_file=`, leaving a tokenizer of the special tokens alone.
+    fast = BertTokenizerFast(str(vocab), do_lower_case=tok["lowercase"],
                              strip_accents=tok["strip_accents"], tokenize_chinese_chars=tok["tokenize_chinese_chars"],
                              model_max_length=tok["max_len"])
     fast.save_pretrained(str(out))
