@@ -25,10 +25,10 @@ length run together (fca_encode_batch), each getting what fca_encode gives it al
 --model and --teacher take a Hugging Face checkpoint directory or an fcabert model file.
 
 Examples (from the repository root):
-  # the committed SST-2 FCA model (models/README.md): the calibrated schedule, 3 epochs with distillation
+  # the committed SST-2 FCA model (models/README.md): the calibrated schedule, 5 epochs with distillation
   .venv/bin/python tools/train_fca.py retrain --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
       --model models/sst2-minilm-l6.fcab --schedule 1,0.65,0.3,0.05,0.05,0.05 --clusters 2 --heldout 1000 \\
-      --min-tokens 12 --batch-size 32 --epochs 3 --lr 3e-5 --distill 0.8 --out build/fca/sst2-2x-e3
+      --min-tokens 12 --batch-size 32 --epochs 5 --lr 3e-5 --distill 0.8 --out build/fca/sst2-2x-e5
   # a learned schedule: search lambda for 0.48 of the dense FLOPs, then retrain and export
   .venv/bin/python tools/train_fca.py pipeline --task sst2 --train ../shared/data/glue/SST-2/train.tsv \\
       --finetuned build/sst2-minilm --flops-target 0.48 --lambda-min 0.02 --lambda-max 0.5 --probes 3 \\
