@@ -12,6 +12,7 @@ NAME + "_scale" (2-D tensors only; value = int8 * scale[row]).
 This module mirrors the C++ reader/writer (src/format/) and is shared by the tools:
   expected_tensors(config, num_outputs)  the one spec of tensor names and shapes
   write_model_file(path, metadata, tensors)
+  copy_with_metadata(source, output, sections)   the same tensors, new metadata sections
   read_model_file(path) -> (metadata, {name: float32 array})   I8 dequantized, scales folded in
   read_stored_tensors(path) -> {name: array as stored}          int8 codes and "_scale" tensors too
 Only numpy is needed (besides tools/atomic_write.py, which is standard library only).
@@ -220,6 +221,30 @@ def write_model_file(path, metadata: dict, tensors) -> int:
         for _, _, array in stored:
             out.write(np.ascontiguousarray(array).tobytes(order="C"))
     return path.stat().st_size
+
+
+def copy_with_metadata(source, output, sections: dict) -> int:
+    """Writes a copy of the model file `source` to `output` (atomically) with the metadata
+    sections in `sections` (e.g. {"fca": {...}, "provenance": {...}}) replaced; the tensor
+    bytes are copied unchanged. Returns the new file's size. Raises ModelFileError."""
+    unknown = sorted(set(sections) - set(METADATA_SECTIONS))
+    if unknown:
+        raise ModelFileError(f"{source}: {unknown[0]!r} is not a metadata section ({', '.join(METADATA_SECTIONS)})")
+    header, data_start = read_header(source)
+    metadata = parse_metadata(source, header)
+    metadata.update(sections)
+    tensors = {k: v for k, v in header.items() if k != METADATA_KEY}
+    text = json.dumps({METADATA_KEY: metadata_strings(metadata), **tensors}, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+    text += b" " * ((-(8 + len(text))) % ALIGNMENT)
+    output = Path(output)
+    with open(source, "rb") as src, atomic_output(output) as out:
+        out.write(struct.pack("<Q", len(text)))
+        out.write(text)
+        src.seek(data_start)
+        for chunk in iter(lambda: src.read(1 << 22), b""):
+            out.write(chunk)
+    return output.stat().st_size
 
 
 # ---------------------------------------------------------------------------------------------

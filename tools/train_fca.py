@@ -12,6 +12,8 @@ The method (docs/TRAINING.md has the details and the measured runs):
   3. retrain   the hard FCA layers (fine tokens + C weighted clusters) with the found schedule,
                starting from the search's weights;
   4. export    tools/convert.py writes one model file carrying the schedule, C and pooling.
+  5. (--reschedule R) tools/reschedule.py searches the schedule again on the retrained weights,
+               scored by `fcabert eval` on the held-out rows (R: the fewest times fewer FLOPs).
   pipeline     all of it; a finished step is skipped, an interrupted one resumes.
   heldout      writes the held-out slice of TRAIN (never trained on) as a GLUE .tsv, so that
                `fcabert eval --data FILE` can compare candidate models without dev labels.
@@ -890,6 +892,39 @@ def calibrate_step(args, finetuned: str, work: Path) -> dict:
     return result
 
 
+RESCHEDULE_DIR = "reschedule"
+
+
+def reschedule_step(args, finetuned: str, work: Path, exported: dict, output: str, command: str) -> dict:
+    """Step 5 (--reschedule R): tools/reschedule.py on the retrained model, on the held-out
+    rows of TRAIN: the schedule of the grid around the retrained one with the best held-out
+    score at >= R x fewer FLOPs (ties keep the retrained schedule) goes into OUTPUT."""
+    from tools import reschedule
+    out = work / RESCHEDULE_DIR
+    heldout, result_path = out / "heldout.tsv", out / "reschedule.json"
+    if result_path.is_file() and Path(output).is_file():
+        print(f"{PROG}: step 5 (reschedule) already done in {out}; reusing it", file=sys.stderr)
+        summary = json.loads(result_path.read_text())
+        return {**exported, "path": output, "schedule": summary["chosen"]["keep_ratios"],
+                "clusters": summary["chosen"]["clusters"], "command": command}
+    cmd_heldout(argparse.Namespace(**{**vars(args), "model": finetuned, "output": str(heldout)}))
+    argv = ["-m", exported["path"], "--task", args.task, "--data", str(heldout), "--min-reduction",
+            f"{args.reschedule:g}", "--radius", str(args.reschedule_radius), "--fcabert", args.fcabert,
+            "-t", str(args.threads), "-o", output, "--force", "--json", str(result_path)]
+    if args.reschedule_grid:
+        argv += ["--grid", args.reschedule_grid]
+    print(f"{PROG}: step 5 (reschedule): tools/reschedule.py {shlex.join(argv)}", file=sys.stderr, flush=True)
+    try:
+        summary = reschedule.run(reschedule.parse_args(argv))
+    except reschedule.RescheduleError as e:
+        raise TrainError(f"step 5 (reschedule): {e}") from None
+    entry = {**exported, "path": output, "schedule": summary["chosen"]["keep_ratios"],
+             "clusters": summary["chosen"]["clusters"], "command": command}
+    if args.manifest:
+        update_manifest(args.manifest, entry)
+    return entry
+
+
 def cmd_pipeline(args) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -923,7 +958,15 @@ def cmd_pipeline(args) -> dict:
     export_args = argparse.Namespace(source=str(work / "retrain"), output=output, dtype=args.dtype,
                                      schedule=None, dense=False, clusters=None, pooling=None, task=args.task,
                                      labels=None, manifest=args.manifest)
+    if args.reschedule is not None:  # export beside the work, then the schedule search writes OUTPUT
+        if args.heldout == 0:
+            raise TrainError("--reschedule scores schedules on the held-out rows: pass --heldout N > 0")
+        (work / RESCHEDULE_DIR).mkdir(parents=True, exist_ok=True)
+        export_args.output, export_args.manifest = str(work / RESCHEDULE_DIR / "retrained.fcab"), None
     entry = cmd_export(export_args, command)
+    rescheduled = reschedule_step(args, finetuned, work, entry, output, command) if args.reschedule is not None else None
+    if rescheduled is not None:
+        entry = rescheduled
     if args.dense_output and Path(finetuned).is_file():
         shutil.copyfile(finetuned, args.dense_output)  # already a dense model file
     elif args.dense_output:
@@ -937,6 +980,7 @@ def cmd_pipeline(args) -> dict:
                "search_seconds": search["seconds"], "retrain_seconds": retrain["seconds"],
                "search_steps": search["steps"], "retrain_steps": retrain["steps"], "train_rows": retrain["train_rows"],
                "heldout_flops_ratio": retrain["heldout_flops_ratio"], "heldout": retrain["heldout"],
+               "rescheduled": entry["schedule"] if rescheduled is not None else None,
                "this_invocation_seconds": round(time.time() - started, 1), "command": command}
     (work / "pipeline.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
@@ -1104,7 +1148,16 @@ def parse_args(argv=None):
     q.add_argument("--calibrate", action="store_true",
                    help="step 2 without training: `fcabert calibrate` on the held-out rows finds the schedule at "
                         "--flops-target (C = --clusters), and retraining starts from the dense weights")
-    q.add_argument("--fcabert", default=default_fcabert(), help="--calibrate: the fcabert binary (default: %(default)s)")
+    q.add_argument("--fcabert", default=default_fcabert(),
+                   help="--calibrate, --reschedule: the fcabert binary (default: %(default)s)")
+    q.add_argument("--reschedule", type=float, metavar="R",
+                   help="step 5: search the schedule again on the retrained weights (tools/reschedule.py): the grid "
+                        "around the retrained schedule, scored by `fcabert eval` on the held-out rows, the best "
+                        "score at >= R x fewer FLOPs than dense wins (ties keep the retrained schedule)")
+    q.add_argument("--reschedule-radius", type=non_negative_int, default=2,
+                   help="--reschedule: steps of 0.05 either side of each retrained ratio (default 2)")
+    q.add_argument("--reschedule-grid", help="--reschedule: the candidate ratios per layer instead, e.g. "
+                                             "'1;0.6,0.7;0.2,0.3;0.05;0.05;0.05' (tools/reschedule.py --grid)")
     q.add_argument("--dense-output", help="also export the dense fine-tuned model (step 1's, or --finetuned) to this "
                                           "model file, the reference of `fcabert eval --compare-dense`")
     q.add_argument("--base", default=tc.default_base_model(), help="pretrained checkpoint for step 1")

@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from conftest import REPO, run_fcabert
 from tools import fca_reference as fr
 from tools import train_classifier as tc
 from tools import train_fca as tf
-from tools.fcabert_model import parse_metadata, read_header
+from tools.fcabert_model import parse_metadata, read_header, read_stored_tensors
 
 torch.set_num_threads(1)
 
@@ -549,6 +550,33 @@ def test_pipeline_calibrate_takes_the_engines_schedule_and_retrains_the_dense_we
     assert record["heldout_flops_ratio"] <= 0.6 + 1e-9  # the engine met the target on the same held-out rows
     summary = json.loads((work / "pipeline.json").read_text())
     assert summary["schedule_from"] == "calibrate" and summary["lambda"] is None and output.is_file()
+
+
+def test_pipeline_reschedule_searches_the_retrained_weights_on_the_heldout_rows(tiny, tmp_path, fcabert_bin):
+    work, output, manifest = tmp_path / "work", tmp_path / "fca.fcab", tmp_path / "M.json"
+    argv = ["pipeline", *COMMON, "--train", tiny["train"], "--finetuned", tiny["model"], "--work", work, "-o", output,
+            "--calibrate", "--fcabert", fcabert_bin, "--flops-target", "0.6", "--retrain-steps", "2",
+            "--clusters", "1", "--dtype", "fp32", "--reschedule", "1.2", "--reschedule-radius", "1",
+            "--manifest", manifest]
+    assert run(*argv) == 0
+    record = json.loads((work / "retrain" / tf.RETRAIN_RESULT).read_text())
+    search = json.loads((work / "reschedule" / "reschedule.json").read_text())
+    assert search["from_schedule"] == record["schedule"] and search["data"] == str(work / "reschedule" / "heldout.tsv")
+    assert len((work / "reschedule" / "heldout.tsv").read_text().splitlines()) == 1 + 16  # the held-out rows
+    written = parse_metadata(str(output), read_header(str(output))[0])
+    assert written["fca"]["keep_ratios"] == search["chosen"]["keep_ratios"]
+    assert search["chosen"]["reduction"] >= 1.2 and search["candidates"] == len(search["scored"]) > 1
+    # the retrained weights, unchanged: only the schedule differs from the exported retraining
+    retrained = work / "reschedule" / "retrained.fcab"
+    a, b = read_stored_tensors(str(retrained)), read_stored_tensors(str(output))
+    assert all(np.array_equal(a[n], b[n]) for n in a)
+    summary = json.loads((work / "pipeline.json").read_text())
+    assert summary["rescheduled"] == search["chosen"]["keep_ratios"]
+    assert [(e["path"], e["schedule"]) for e in json.loads(manifest.read_text())] == \
+        [(str(output), search["chosen"]["keep_ratios"])]
+    stamp = (work / "reschedule" / "reschedule.json").stat().st_mtime_ns
+    assert run(*argv) == 0  # a finished run: every step reused
+    assert (work / "reschedule" / "reschedule.json").stat().st_mtime_ns == stamp
 
 
 def test_pipeline_calibrate_needs_a_flops_target_and_the_binary(tiny, tmp_path, capsys):
