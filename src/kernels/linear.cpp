@@ -119,11 +119,14 @@ dnnl::matmul::primitive_desc runtime_rows_desc(const dnnl::engine& engine, int64
 }
 
 // Row counts of the fixed-shape primitives: a call's rows are cut greedily into chunks of
-// these sizes (the first is the largest), and the last rows, fewer than the smallest, run on
-// a primitive made for exactly their count. Chunks of 256 rows keep oneDNN's brgemm at its
-// large-matrix rate (within 3% of 512 rows, measured on an AMD EPYC Zen 4); the smaller
-// chunks bound the distinct shapes to 35 per Linear.
+// these sizes (the first is the largest), and the last rows, fewer than the smallest, run
+// padded to a multiple of kTailRowMultiple in a tail buffer (Linear::forward). Chunks of 256
+// rows keep oneDNN's brgemm at its large-matrix rate (within 3% of 512 rows, measured on an
+// AMD EPYC Zen 4); the smaller chunks and the padding bound the distinct shapes to 7 per
+// Linear (35 when each tail count had its own primitive: 148 primitives and 63 ms of JIT
+// compilation in a whole job of 872 SST-2 sentences with the FCA model in int8).
 constexpr std::array<int64_t, 4> kChunkRows = {256, 128, 64, 32};
+constexpr int64_t kTailRowMultiple = 8;
 
 int64_t next_chunk_rows(int64_t remaining) {
   for (int64_t chunk : kChunkRows)
@@ -386,11 +389,11 @@ void Linear::forward_to_bf16(dnnl::stream& stream, const float* x, int64_t rows,
 }
 
 void Linear::forward_from_bf16(dnnl::stream& stream, const uint16_t* x, int64_t rows, float* y,
-                               void* scratchpad) const {
+                               void* scratchpad, const MatmulBuffers& buffers) const {
   if (precision_ != Precision::kBf16 || output_ != Output::kFp32) {
     throw std::logic_error("kernels::Linear::forward_from_bf16: needs a bf16 Linear with an fp32 output");
   }
-  run(stream, nullptr, x, rows, y, scratchpad, {});
+  run(stream, nullptr, x, rows, y, scratchpad, MatmulBuffers{nullptr, nullptr, buffers.tail});
 }
 
 void Linear::run(dnnl::stream& stream, const float* x, const void* converted, int64_t rows, void* y,
@@ -419,7 +422,7 @@ void Linear::run(dnnl::stream& stream, const float* x, const void* converted, in
     source = buffers.input;
   }
   if (fixed_) {
-    forward_fixed_shapes(stream, source, rows, y, scratchpad, buffers.per_feature);
+    forward_fixed_shapes(stream, source, rows, y, scratchpad, buffers.per_feature, buffers.tail);
   } else {
     forward_runtime_rows(stream, source, rows, y, scratchpad, quantized.zero_point, buffers.per_feature);
   }
@@ -469,7 +472,7 @@ void Linear::forward_runtime_rows(dnnl::stream& stream, const void* source, int6
 }
 
 void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, void* y,
-                                  void* scratchpad, const float* per_feature) const {
+                                  void* scratchpad, const float* per_feature, void* tail) const {
   std::optional<CallMemory> scales, shifts, pad;  // the same for every chunk
   dnnl_exec_arg_t shared[3];
   int shared_count = 0;
@@ -493,20 +496,45 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
   const size_t output_row_bytes =
       static_cast<size_t>(out_features_) * dnnl::memory::data_type_size(output_type(output_));
   auto* output_bytes = static_cast<unsigned char*>(y);
-  for (int64_t first = 0; first < rows;) {
-    const int64_t chunk_rows = next_chunk_rows(rows - first);
+  auto execute = [&](int64_t chunk_rows, const void* src_rows, void* dst_rows) {
     const dnnl::matmul& primitive = fixed_->for_rows(chunk_rows);
-    const CallMemory src(plain_desc({chunk_rows, in_features_}, input_type(precision_)), engine_,
-                         source_bytes + static_cast<size_t>(first) * source_row_bytes);
-    const CallMemory dst(plain_desc({chunk_rows, out_features_}, output_type(output_)), engine_,
-                         output_bytes + static_cast<size_t>(first) * output_row_bytes);
+    const CallMemory src(plain_desc({chunk_rows, in_features_}, input_type(precision_)), engine_, src_rows);
+    const CallMemory dst(plain_desc({chunk_rows, out_features_}, output_type(output_)), engine_, dst_rows);
     dnnl_exec_arg_t args[6] = {
         {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
     std::copy(shared, shared + shared_count, args + 3);
     dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive.get(), stream.get(), 3 + shared_count, args),
                             "could not execute a matmul");
+  };
+  for (int64_t first = 0; first < rows;) {
+    const int64_t chunk_rows = next_chunk_rows(rows - first);
+    const unsigned char* src_rows = source_bytes + static_cast<size_t>(first) * source_row_bytes;
+    unsigned char* dst_rows = output_bytes + static_cast<size_t>(first) * output_row_bytes;
+    const int64_t padded = (chunk_rows + kTailRowMultiple - 1) / kTailRowMultiple * kTailRowMultiple;
+    if (padded == chunk_rows || tail == nullptr) {
+      execute(chunk_rows, src_rows, dst_rows);
+    } else {
+      // The tail: [padded, in] input rows (the real ones, then zeros) and [padded, out] output
+      // rows, the real ones preloaded for kAccumulate; only those are copied back.
+      auto* tail_src = static_cast<unsigned char*>(tail);
+      unsigned char* tail_dst = tail_src + static_cast<size_t>(kChunkRows.back()) * source_row_bytes;
+      const size_t real_src = static_cast<size_t>(chunk_rows) * source_row_bytes;
+      const size_t real_dst = static_cast<size_t>(chunk_rows) * output_row_bytes;
+      std::memcpy(tail_src, src_rows, real_src);
+      std::memset(tail_src + real_src, 0, static_cast<size_t>(padded - chunk_rows) * source_row_bytes);
+      if (epilogue_ == Epilogue::kAccumulate) std::memcpy(tail_dst, dst_rows, real_dst);
+      execute(padded, tail_src, tail_dst);
+      stream.wait();
+      std::memcpy(dst_rows, tail_dst, real_dst);
+    }
     first += chunk_rows;
   }
+}
+
+size_t tail_buffer_bytes(int64_t in_features, int64_t out_features) {
+  // kChunkRows.back() input rows, then as many output rows (forward_fixed_shapes), each of
+  // the widest type a Linear uses there: bf16 in, fp32 out.
+  return static_cast<size_t>(kChunkRows.back()) * static_cast<size_t>(in_features * 2 + out_features * 4);
 }
 
 const char* Linear::implementation() const { return primitive_desc_.impl_info_str(); }

@@ -54,7 +54,14 @@ bool bf16_outruns_fp32();
 struct MatmulBuffers {
   void* input = nullptr;         // rows * in_features * converted_input_bytes() bytes
   float* per_feature = nullptr;  // per_feature_floats(precision, out_features) floats (kInt8 only)
+  // tail_buffer_bytes(in_features, out_features) bytes where the last rows of a fixed-shape
+  // call run padded to a multiple of 8 (Linear::forward); null: they run on a primitive made
+  // for their exact count.
+  void* tail = nullptr;
 };
+
+// Bytes of MatmulBuffers::tail for a Linear of these sizes (any precision and output).
+size_t tail_buffer_bytes(int64_t in_features, int64_t out_features);
 
 class Linear {
  public:
@@ -85,10 +92,14 @@ class Linear {
   // kInt8, x is converted into `buffers` first (see MatmulBuffers; ignored for kFp32, and a
   // missing buffer throws fcabert::Error). Safe to call concurrently from several threads as
   // long as each passes its own stream and buffers.
-  // With fixed-shape primitives the rows run in chunks of 256, 128, 64 and 32 rows (greedily),
-  // and the last < 32 rows on a primitive made for exactly their count; each such primitive
-  // is created the first time its row count occurs (about 0.4 ms of JIT compilation, shared
-  // by every Linear of the same shapes through oneDNN's primitive cache) and kept.
+  // With fixed-shape primitives the rows run in chunks of 256, 128, 64 and 32 rows (greedily);
+  // the last < 32 rows, copied into MatmulBuffers::tail and padded with zero rows to a
+  // multiple of 8, run on a primitive for 8, 16, 24 or 32 rows, and only their real rows are
+  // copied out (without a tail buffer, on a primitive made for exactly their count). Each
+  // primitive is created the first time its row count occurs (about 0.4 ms of JIT
+  // compilation, shared by every Linear of the same shapes through oneDNN's primitive cache)
+  // and kept: 7 row counts per shape instead of 35, which a short job paid for in JIT time.
+  // A row's result does not depend on the other rows of its chunk (padding included).
   // Only for Output::kFp32 (std::logic_error otherwise).
   void forward(dnnl::stream& stream, const float* x, int64_t rows, float* y, void* scratchpad,
                const MatmulBuffers& buffers = {}) const;
@@ -98,9 +109,9 @@ class Linear {
                        const MatmulBuffers& buffers = {}) const;
 
   // forward for a kBf16 Linear whose input is already bf16 (another Linear's forward_to_bf16):
-  // no conversion, so no buffers.
-  void forward_from_bf16(dnnl::stream& stream, const uint16_t* x, int64_t rows, float* y,
-                         void* scratchpad) const;
+  // no conversion, so of `buffers` only the tail is used.
+  void forward_from_bf16(dnnl::stream& stream, const uint16_t* x, int64_t rows, float* y, void* scratchpad,
+                         const MatmulBuffers& buffers = {}) const;
 
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
@@ -128,7 +139,7 @@ class Linear {
   void forward_runtime_rows(dnnl::stream& stream, const void* source, int64_t rows, void* y, void* scratchpad,
                             int32_t zero_point, const float* output_scales) const;
   void forward_fixed_shapes(dnnl::stream& stream, const void* source, int64_t rows, void* y, void* scratchpad,
-                            const float* per_feature) const;
+                            const float* per_feature, void* tail) const;
   // kInt8 with fixed shapes: the call's per-feature scales and shifted biases (see linear.cpp).
   void int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const;
 

@@ -126,7 +126,7 @@ void EncoderLayer::feed_forward_block(int64_t rows, float* x, Workspace& ws, dou
       // The [T, f] float buffer holds the bf16 activations in its first half.
       auto* activations = reinterpret_cast<uint16_t*>(ws.intermediate());
       intermediate_.forward_to_bf16(ws.stream, x, rows, activations, scratchpad, buffers);
-      output_.forward_from_bf16(ws.stream, activations, rows, x, scratchpad);  // adds the residual
+      output_.forward_from_bf16(ws.stream, activations, rows, x, scratchpad, buffers);  // adds the residual
       return;
     }
     intermediate_.forward(ws.stream, x, rows, ws.intermediate(), scratchpad, buffers);

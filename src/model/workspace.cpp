@@ -44,6 +44,10 @@ Workspace::Workspace(const dnnl::engine& engine, const WorkspaceSpec& spec) : st
     matmul_per_feature_.reserve(
         kernels::per_feature_floats(Precision::kInt8, std::max(3 * spec.hidden, spec.intermediate)));
   }
+  if (spec.matmul_precision != Precision::kFp32) {  // fp32 GEMMs run on runtime rows, no tail
+    matmul_tail_.reserve(kernels::tail_buffer_bytes(std::max(spec.hidden, spec.intermediate),
+                                                    std::max(3 * spec.hidden, spec.intermediate)));
+  }
 }
 
 void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool with_fca) {
@@ -72,7 +76,7 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
 size_t Workspace::reserved_bytes() const {
   return hidden_.bytes() + qkv_.bytes() + context_.bytes() + intermediate_.bytes() + cls_.bytes() +
          pooled_.bytes() + logits_.bytes() + attention.bytes() + dnnl_scratchpad_.bytes() +
-         matmul_input_.bytes() + matmul_per_feature_.bytes() + fca.reserved_bytes();
+         matmul_input_.bytes() + matmul_per_feature_.bytes() + matmul_tail_.bytes() + fca.reserved_bytes();
 }
 
 }  // namespace fcabert::model

@@ -82,9 +82,12 @@ class Workspace {
   float* logits() { return logits_.data(); }              // [B, labels]
   void* dnnl_scratchpad() { return dnnl_scratchpad_.data(); }
   // Where a bf16 or int8 GEMM converts its input (T rows of converted_input_bytes_per_row)
-  // and keeps its per-call, per-feature terms (int8: kernels::per_feature_floats of max(3d, f)); null
-  // pointers for fp32.
-  kernels::MatmulBuffers matmul_buffers() { return {matmul_input_.data(), matmul_per_feature_.data()}; }
+  // and keeps its per-call, per-feature terms (int8: kernels::per_feature_floats of max(3d, f)),
+  // and where the last rows of a call run padded (kernels::tail_buffer_bytes of the largest
+  // sizes); null pointers for fp32.
+  kernels::MatmulBuffers matmul_buffers() {
+    return {matmul_input_.data(), matmul_per_feature_.data(), matmul_tail_.data()};
+  }
 
   const WorkspaceSpec& spec() const { return spec_; }
   size_t reserved_bytes() const;
@@ -95,6 +98,7 @@ class Workspace {
   kernels::GrowBuffer<unsigned char> dnnl_scratchpad_;
   kernels::GrowBuffer<unsigned char> matmul_input_;
   kernels::GrowBuffer<float> matmul_per_feature_;
+  kernels::GrowBuffer<unsigned char> matmul_tail_;
 };
 
 }  // namespace fcabert::model
