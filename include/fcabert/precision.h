@@ -14,14 +14,14 @@ namespace fcabert {
 //   input to bf16, accumulating in fp32. Its speed depends on the CPU (docs/PERF.md): oneDNN's
 //   bf16 matmul peaked at 2x fp32 on an AMD EPYC Zen 5 (AVX512_BF16), at 0.6x on an Intel
 //   Xeon with AVX512_BF16 but no AMX, and is emulated (slower) without AVX512_BF16.
-// - kInt8 is dynamic quantization of three of each layer's four GEMMs (Q|K|V, attention
-//   output, FFN up-projection): weights as s8 with a scale per output feature (once at
-//   load), each GEMM's input as u8 with one scale and zero point per call, int32
-//   accumulation (VNNI). The FFN down-projection, whose input carries BERT's largest
-//   outliers, runs in bf16 where bf16 outruns fp32 (AMX, or AVX512_BF16 on AMD:
-//   kernels::bf16_outruns_fp32) and in fp32 elsewhere.
+// - kInt8 is dynamic quantization of the encoder's GEMMs: weights as s8 with a scale per
+//   output feature (once at load), int32 accumulation (VNNI). Q|K|V, the attention output
+//   and the FFN up-projection quantize their input as u8 with one scale and zero point per
+//   call. The FFN down-projection, whose input carries BERT's largest outliers, runs in bf16
+//   on a CPU with AMX and elsewhere in int8 with one scale and zero point per token, so that
+//   an outlier token coarsens only its own steps (LayerPrecisions::for_model).
 //   Results differ from fp32 by more than bf16's, and depend slightly on which sequences
-//   share a batch (the input scale is per call); docs/PERF.md has the accuracy measured.
+//   share a batch (the per-call scales); docs/PERF.md has the accuracy measured.
 // - kAuto is a request, not an arithmetic: Model::load times one encoder layer's GEMMs in
 //   each precision the CPU runs natively and picks the fastest (Model::precision() says
 //   which, and why; docs/PERF.md has the rule). It never reaches a kernel.

@@ -10,7 +10,7 @@ void add_precision_flag(CLI::App* command, std::string& precision) {
                    "slower than fp32 on an Intel Xeon without AMX, emulated without AVX512_BF16); int8 "
                    "(dynamic quantization: s8 "
                    "weights per output feature, u8 inputs per call; the FFN down-projection in bf16 "
-                   "with AMX or on AMD with AVX512_BF16, else fp32); or auto (times one layer's GEMMs "
+                   "with AMX, else in int8 with one input scale per token); or auto (times one layer's GEMMs "
                    "in each at load, about 30 ms for MiniLM, and takes the fastest; logged, and named "
                    "in JSON reports). With AMX, bf16 and int8 also multiply attention's Q K^T and P V "
                    "in bf16. docs/PERF.md has the figures")

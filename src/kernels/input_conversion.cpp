@@ -169,6 +169,16 @@ void for_each_slice(int64_t count, Body&& body) {
   parallel_for(slices, slices > 1, [&](int64_t s) { body(count * s / slices, count * (s + 1) / slices); });
 }
 
+// The u8 quantization of values in [lo, hi] (lo <= 0 <= hi). All zeros: scale 1 is as good
+// as any. An infinite range (an inf in x) gives an infinite scale, so the output turns
+// NaN/inf instead of hiding the problem.
+QuantizedU8 quantization_for_range(float lo, float hi) {
+  QuantizedU8 q;
+  q.scale = hi - lo > 0.f ? (hi - lo) / 255.f : 1.f;
+  q.zero_point = static_cast<int32_t>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
+  return q;
+}
+
 }  // namespace
 
 QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out) {
@@ -191,17 +201,26 @@ QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out, ConversionC
   } else {
     range_with_zero(avx512, x, count, lo, hi);
   }
-  QuantizedU8 q;
-  // All zeros: scale 1 is as good as any. An infinite range (an inf in x) gives an infinite
-  // scale, so the output turns NaN/inf instead of hiding the problem.
-  q.scale = hi - lo > 0.f ? (hi - lo) / 255.f : 1.f;
-  q.zero_point = static_cast<int32_t>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
+  const QuantizedU8 q = quantization_for_range(lo, hi);
   const float inverse = 1.f / q.scale;
   const float zero = static_cast<float>(q.zero_point);
   for_each_slice(count, [&](int64_t begin, int64_t end) {
     quantize_slice(avx512, x + begin, end - begin, inverse, zero, out + begin);
   });
   return q;
+}
+
+void quantize_u8_rows(const float* x, int64_t rows, int64_t cols, uint8_t* out, QuantizedU8* params,
+                      ConversionCode code) {
+  const bool avx512 = use_avx512(code);
+  parallel_for(rows, worth_parallel(rows * cols), [&](int64_t r) {
+    const float* row = x + r * cols;
+    float lo = 0.f, hi = 0.f;
+    range_with_zero(avx512, row, cols, lo, hi);
+    params[r] = quantization_for_range(lo, hi);
+    quantize_slice(avx512, row, cols, 1.f / params[r].scale, static_cast<float>(params[r].zero_point),
+                   out + r * cols);
+  });
 }
 
 void to_bf16(const float* x, int64_t count, uint16_t* out) { to_bf16(x, count, out, ConversionCode::kBest); }

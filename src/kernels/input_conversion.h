@@ -27,6 +27,14 @@ enum class ConversionCode { kBest, kPortable };
 
 QuantizedU8 quantize_u8(const float* x, int64_t count, uint8_t* out, ConversionCode code);
 
+// x[rows, cols] quantized row by row, each row over its own range as quantize_u8 does for a
+// whole tensor: row r ~= params[r].scale * (out[r, :] - params[r].zero_point). A row's codes
+// then depend on that row alone, and one token's outliers coarsen only its own steps
+// (int8 Linears with Int8Scales::kPerRow). Parallel over the calling thread's OpenMP team
+// for large inputs.
+void quantize_u8_rows(const float* x, int64_t rows, int64_t cols, uint8_t* out, QuantizedU8* params,
+                      ConversionCode code = ConversionCode::kBest);
+
 // x[count] rounded to nearest-even bf16 (the upper 16 bits of the fp32 pattern; a NaN stays
 // a quiet NaN). Parallel over the calling thread's OpenMP team for large counts.
 void to_bf16(const float* x, int64_t count, uint16_t* out);

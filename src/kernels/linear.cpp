@@ -11,6 +11,8 @@
 #include <string>
 
 #include "fcabert/error.h"
+#include "kernels/parallel.h"
+#include "kernels/vector_isa.h"
 
 namespace fcabert::kernels {
 namespace {
@@ -34,6 +36,22 @@ dt input_type(Precision precision) {
 dt weight_type(Precision precision) { return precision == Precision::kInt8 ? dt::s8 : input_type(precision); }
 
 dt output_type(Linear::Output output) { return output == Linear::Output::kBf16 ? dt::bf16 : dt::f32; }
+
+bool per_row_int8(Precision precision, Int8Scales scales) {
+  return precision == Precision::kInt8 && scales == Int8Scales::kPerRow;
+}
+
+// What the primitive writes: the output itself, or for per-row int8 the s32 products.
+dt product_type(Precision precision, Linear::Output output, Int8Scales scales) {
+  return per_row_int8(precision, scales) ? dt::s32 : output_type(output);
+}
+
+// A per-row int8 primitive is the bare product: scales, bias and epilogue are applied by
+// Linear::dequantize_products.
+dnnl::matmul::desc bare_product_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
+                                     dnnl::memory::dim rows, int64_t out) {
+  return dnnl::matmul::desc(src, weights, dnnl::memory::desc({rows, out}, dt::s32, tag::ab));
+}
 
 // The index of the post-op that adds the bias after the int8 output scale (see
 // runtime_rows_attr).
@@ -102,14 +120,18 @@ dnnl::memory::desc runtime_rows_bias_desc(Precision precision, int64_t out) {
 }
 
 dnnl::matmul::primitive_desc runtime_rows_desc(const dnnl::engine& engine, int64_t in, int64_t out,
-                                               Epilogue epilogue, Precision precision,
-                                               Linear::Output output) {
+                                               Epilogue epilogue, Precision precision, Linear::Output output,
+                                               Int8Scales scales) {
   const dnnl::memory::dim rows = DNNL_RUNTIME_DIM_VAL;
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
   // `any` lets oneDNN pick the weight layout it runs fastest with; we reorder once at load.
   const dnnl::memory::desc weights({in, out}, weight_type(precision), tag::any);
   const dnnl::memory::desc dst({rows, out}, output_type(output), tag::ab);
   try {
+    if (per_row_int8(precision, scales)) {
+      return dnnl::matmul::primitive_desc(bare_product_desc(src, weights, rows, out),
+                                          with_post_ops(dnnl::post_ops()), engine);
+    }
     return dnnl::matmul::primitive_desc(
         dnnl::matmul::desc(src, weights, runtime_rows_bias_desc(precision, out), dst),
         runtime_rows_attr(epilogue, precision, out), engine);
@@ -138,8 +160,13 @@ int64_t next_chunk_rows(int64_t remaining) {
 // (which picks the layout) and that layout for all others.
 dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_t rows, int64_t in,
                                               int64_t out, const dnnl::memory::desc& weights,
-                                              Epilogue epilogue, Precision precision, Linear::Output output) {
+                                              Epilogue epilogue, Precision precision, Linear::Output output,
+                                              Int8Scales scales) {
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
+  if (per_row_int8(precision, scales)) {
+    return dnnl::matmul::primitive_desc(bare_product_desc(src, weights, rows, out),
+                                        with_post_ops(dnnl::post_ops()), engine);
+  }
   const dnnl::memory::desc bias({1, out}, dt::f32, tag::ab);
   const dnnl::memory::desc dst({rows, out}, output_type(output), tag::ab);
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
@@ -151,11 +178,12 @@ dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_
 std::optional<dnnl::matmul::primitive_desc> brgemm_fixed_shape_desc(const dnnl::engine& engine, int64_t in,
                                                                     int64_t out, Epilogue epilogue,
                                                                     Precision precision,
-                                                                    Linear::Output output) {
+                                                                    Linear::Output output,
+                                                                    Int8Scales scales) {
   try {
     dnnl::matmul::primitive_desc pd = fixed_shape_desc(
         engine, kChunkRows.front(), in, out, dnnl::memory::desc({in, out}, weight_type(precision), tag::any),
-        epilogue, precision, output);
+        epilogue, precision, output, scales);
     if (std::strncmp(pd.impl_info_str(), "brg", 3) == 0) return pd;
   } catch (const dnnl::error&) {
     // No fixed-shape implementation at all: the runtime-row primitive decides.
@@ -229,6 +257,26 @@ std::vector<int8_t> quantize_weight_rows(const float* weight, int64_t in, int64_
   return q;
 }
 
+// One row of Linear::dequantize_products: row[n] (+)= a w_n (acc[n] - z R_n) + b_n, with the
+// row's scale a and zero point z, feature n's weight scale w_n and code sum R_n. The zero
+// point's term in s32 (exact: |acc| and z R_n stay below 2^31 for in_features < 66,000), the
+// rest in fp32. A separate function so that it is compiled per ISA (a lambda is not).
+FCABERT_CLONE_FOR_AVX void dequantize_row(const int32_t* acc, QuantizedU8 q, const float* weight_scales,
+                                          const int32_t* row_sums, const float* bias, int64_t out,
+                                          bool accumulate, float* row) {
+  const float a = q.scale;
+  const int32_t z = q.zero_point;
+  if (accumulate) {
+#pragma omp simd
+    for (int64_t n = 0; n < out; ++n)
+      row[n] += a * weight_scales[n] * static_cast<float>(acc[n] - z * row_sums[n]) + bias[n];
+  } else {
+#pragma omp simd
+    for (int64_t n = 0; n < out; ++n)
+      row[n] = a * weight_scales[n] * static_cast<float>(acc[n] - z * row_sums[n]) + bias[n];
+  }
+}
+
 }  // namespace
 
 size_t converted_input_bytes(Precision precision) {
@@ -254,29 +302,20 @@ bool native_bf16_matmul() {
   }
 }
 
-bool bf16_outruns_fp32() {
-  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-  if (isa == dnnl::cpu_isa::avx512_core_amx) return true;
-#if defined(__x86_64__) && defined(__GNUC__)
-  return isa == dnnl::cpu_isa::avx512_core_bf16 && __builtin_cpu_is("amd");
-#else
-  return false;
-#endif
-}
-
 // The fixed-shape primitives of one Linear, created on first use of each row count and kept.
 // Linear::forward is const and may run on several threads at once, hence the mutex; a
 // primitive, once created, is never replaced, so a reference to it stays valid unlocked.
 class Linear::FixedShapes {
  public:
   FixedShapes(const dnnl::engine& engine, int64_t in, int64_t out, Epilogue epilogue, Precision precision,
-              Output output, const dnnl::matmul::primitive_desc& largest)
+              Output output, Int8Scales scales, const dnnl::matmul::primitive_desc& largest)
       : engine_(engine),
         in_(in),
         out_(out),
         epilogue_(epilogue),
         precision_(precision),
         output_(output),
+        scales_(scales),
         weights_(largest.weights_desc()),
         scratchpad_limit_(largest.scratchpad_desc().get_size()) {}
 
@@ -291,7 +330,7 @@ class Linear::FixedShapes {
   dnnl::matmul create(int64_t rows) const {
     dnnl::matmul::primitive_desc pd;
     try {
-      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_, output_);
+      pd = fixed_shape_desc(engine_, rows, in_, out_, weights_, epilogue_, precision_, output_, scales_);
     } catch (const dnnl::error& e) {
       throw_unsupported(precision_, in_, out_, e);
     }
@@ -310,6 +349,7 @@ class Linear::FixedShapes {
   Epilogue epilogue_;
   Precision precision_;
   Output output_;
+  Int8Scales scales_;
   dnnl::memory::desc weights_;
   size_t scratchpad_limit_;
   std::mutex mutex_;
@@ -318,12 +358,13 @@ class Linear::FixedShapes {
 
 Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
                int64_t out_features, Epilogue epilogue, Precision precision, RowPrimitives rows,
-               Output output)
+               Output output, Int8Scales int8_scales)
     : in_features_(in_features),
       out_features_(out_features),
       epilogue_(epilogue),
       precision_(precision),
       output_(output),
+      int8_scales_(int8_scales),
       engine_(engine) {
   if (precision == Precision::kAuto) {
     throw std::logic_error("kernels::Linear: Precision::kAuto is a request that Model::load resolves first");
@@ -332,17 +373,22 @@ Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bia
   if (output == Output::kBf16 && (precision == Precision::kFp32 || epilogue == Epilogue::kAccumulate)) {
     throw std::logic_error("kernels::Linear: a bf16 output needs a bf16 or int8 Linear without kAccumulate");
   }
+  if (per_row_int8() && (output == Output::kBf16 || epilogue == Epilogue::kGeluErf)) {
+    throw std::logic_error("kernels::Linear: per-row int8 scales need an fp32 output and no GELU epilogue");
+  }
   // fp32 stays on runtime rows: its output for a row then does not depend on how many rows
   // share the call (docs/PERF.md), and brgemm is no faster there.
   std::optional<dnnl::matmul::primitive_desc> fixed;
   if (rows == RowPrimitives::kBest && precision != Precision::kFp32)
-    fixed = brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision, output);
+    fixed =
+        brgemm_fixed_shape_desc(engine, in_features, out_features, epilogue, precision, output, int8_scales);
   if (fixed) {
     primitive_desc_ = *fixed;
-    fixed_ =
-        std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, output, *fixed);
+    fixed_ = std::make_unique<FixedShapes>(engine, in_features, out_features, epilogue, precision, output,
+                                           int8_scales, *fixed);
   } else {
-    primitive_desc_ = runtime_rows_desc(engine, in_features, out_features, epilogue, precision, output);
+    primitive_desc_ =
+        runtime_rows_desc(engine, in_features, out_features, epilogue, precision, output, int8_scales);
     primitive_ = dnnl::matmul(primitive_desc_);
   }
   scratchpad_desc_ = primitive_desc_.scratchpad_desc();
@@ -353,12 +399,12 @@ Linear::Linear(const dnnl::engine& engine, const float* weight, const float* bia
   if (precision == Precision::kInt8) {
     const std::vector<int8_t> quantized =
         quantize_weight_rows(weight, in_features, out_features, weight_scales_);
-    if (fixed_) {
-      weight_row_sums_.assign(static_cast<size_t>(out_features), 0.f);
+    if (fixed_ || per_row_int8()) {
+      weight_row_sums_.assign(static_cast<size_t>(out_features), 0);
       for (int64_t n = 0; n < out_features; ++n) {
         int32_t sum = 0;  // exact: at most 127 * in_features
         for (int64_t k = 0; k < in_features; ++k) sum += quantized[n * in_features + k];
-        weight_row_sums_[n] = static_cast<float>(sum);
+        weight_row_sums_[n] = sum;
       }
     }
     const dnnl::memory::desc user_weights({in_features, out_features}, dt::s8, tag::ba);
@@ -399,6 +445,10 @@ void Linear::forward_from_bf16(dnnl::stream& stream, const uint16_t* x, int64_t 
 void Linear::run(dnnl::stream& stream, const float* x, const void* converted, int64_t rows, void* y,
                  void* scratchpad, const MatmulBuffers& buffers) const {
   if (rows == 0) return;
+  if (per_row_int8()) {
+    run_per_row_int8(stream, x, rows, y, scratchpad, buffers);
+    return;
+  }
   const void* source = converted ? converted : x;
   QuantizedU8 quantized;
   if (precision_ != Precision::kFp32 && converted == nullptr) {
@@ -429,6 +479,31 @@ void Linear::run(dnnl::stream& stream, const float* x, const void* converted, in
   stream.wait();  // our own kernels read y next
 }
 
+void Linear::run_per_row_int8(dnnl::stream& stream, const float* x, int64_t rows, void* y, void* scratchpad,
+                              const MatmulBuffers& buffers) const {
+  if (buffers.input == nullptr || buffers.row_quantization == nullptr || buffers.products == nullptr)
+    throw Error("per-row int8 Linear::forward needs buffers for its input codes, row scales and products");
+  auto* codes = static_cast<uint8_t*>(buffers.input);
+  quantize_u8_rows(x, rows, in_features_, codes, buffers.row_quantization);
+  if (fixed_) {
+    forward_fixed_shapes(stream, codes, rows, buffers.products, scratchpad, nullptr, buffers.tail);
+  } else {
+    forward_runtime_rows(stream, codes, rows, buffers.products, scratchpad, 0, nullptr);
+  }
+  stream.wait();
+  dequantize_products(buffers, rows, static_cast<float*>(y));
+}
+
+void Linear::dequantize_products(const MatmulBuffers& buffers, int64_t rows, float* y) const {
+  const int64_t out = out_features_;
+  const float* bias = static_cast<const float*>(bias_.get_data_handle());
+  const bool accumulate = epilogue_ == Epilogue::kAccumulate;
+  parallel_for(rows, worth_parallel(rows * out), [&](int64_t m) {
+    dequantize_row(buffers.products + m * out, buffers.row_quantization[m], weight_scales_.data(),
+                   weight_row_sums_.data(), bias, out, accumulate, y + m * out);
+  });
+}
+
 void Linear::int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const {
   // A scale is at least 1e-30, so that shift_n = b_n / scale_n stays finite for any bias
   // below 3e8; a true scale that small (input range times weight scale) changes the output by
@@ -440,7 +515,7 @@ void Linear::int8_feature_terms(const QuantizedU8& quantized, float* per_feature
   const float zero_point = static_cast<float>(quantized.zero_point);
   for (int64_t n = 0; n < out_features_; ++n) {
     scales[n] = std::max(quantized.scale * weight_scales_[n], kSmallestScale);
-    shifts[n] = bias[n] / scales[n] - zero_point * weight_row_sums_[n];
+    shifts[n] = bias[n] / scales[n] - zero_point * static_cast<float>(weight_row_sums_[n]);
   }
 }
 
@@ -448,13 +523,16 @@ void Linear::forward_runtime_rows(dnnl::stream& stream, const void* source, int6
                                   void* scratchpad, int32_t zero_point, const float* output_scales) const {
   // Memory objects are cheap handles around our pointers; only their row count changes.
   const CallMemory src(plain_desc({rows, in_features_}, input_type(precision_)), engine_, source);
-  const CallMemory dst(plain_desc({rows, out_features_}, output_type(output_)), engine_, y);
+  const CallMemory dst(plain_desc({rows, out_features_}, product_type(precision_, output_, int8_scales_)),
+                       engine_, y);
   // The C API takes the arguments as a plain array: no container is built per call.
   dnnl_exec_arg_t args[7] = {
       {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
   int count = 3;
   std::optional<CallMemory> scales, zero, pad;  // in place: no heap either
-  if (precision_ == Precision::kInt8) {
+  if (per_row_int8()) {
+    // The bare product: nothing else to pass.
+  } else if (precision_ == Precision::kInt8) {
     scales.emplace(plain_desc({out_features_}, dt::f32), engine_, output_scales);
     zero.emplace(plain_desc({1}, dt::s32), engine_, &zero_point);
     args[count++] = {DNNL_ARG_ATTR_MULTIPLE_POST_OP(bias_post_op(epilogue_)) | DNNL_ARG_SRC_1, bias_.get()};
@@ -476,7 +554,9 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
   std::optional<CallMemory> scales, shifts, pad;  // the same for every chunk
   dnnl_exec_arg_t shared[3];
   int shared_count = 0;
-  if (precision_ == Precision::kInt8) {
+  if (per_row_int8()) {
+    // The bare product: no bias, no post-op.
+  } else if (precision_ == Precision::kInt8) {
     const dnnl_memory_desc_t feature_desc = plain_desc({1, out_features_}, dt::f32);
     scales.emplace(feature_desc, engine_, per_feature);
     shifts.emplace(feature_desc, engine_, per_feature + out_features_);
@@ -493,13 +573,15 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
   const size_t source_row_bytes =
       static_cast<size_t>(in_features_) * dnnl::memory::data_type_size(input_type(precision_));
   const auto* source_bytes = static_cast<const unsigned char*>(source);
-  const size_t output_row_bytes =
-      static_cast<size_t>(out_features_) * dnnl::memory::data_type_size(output_type(output_));
+  const dt written = product_type(precision_, output_, int8_scales_);
+  const size_t output_row_bytes = static_cast<size_t>(out_features_) * dnnl::memory::data_type_size(written);
+  // The primitive adds into its output (a residual preloaded there) only with `sum`.
+  const bool primitive_accumulates = epilogue_ == Epilogue::kAccumulate && !per_row_int8();
   auto* output_bytes = static_cast<unsigned char*>(y);
   auto execute = [&](int64_t chunk_rows, const void* src_rows, void* dst_rows) {
     const dnnl::matmul& primitive = fixed_->for_rows(chunk_rows);
     const CallMemory src(plain_desc({chunk_rows, in_features_}, input_type(precision_)), engine_, src_rows);
-    const CallMemory dst(plain_desc({chunk_rows, out_features_}, output_type(output_)), engine_, dst_rows);
+    const CallMemory dst(plain_desc({chunk_rows, out_features_}, written), engine_, dst_rows);
     dnnl_exec_arg_t args[6] = {
         {DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, weights_.get()}, {DNNL_ARG_DST, dst.get()}};
     std::copy(shared, shared + shared_count, args + 3);
@@ -515,14 +597,14 @@ void Linear::forward_fixed_shapes(dnnl::stream& stream, const void* source, int6
       execute(chunk_rows, src_rows, dst_rows);
     } else {
       // The tail: [padded, in] input rows (the real ones, then zeros) and [padded, out] output
-      // rows, the real ones preloaded for kAccumulate; only those are copied back.
+      // rows, the real ones preloaded when the primitive accumulates; only those are copied back.
       auto* tail_src = static_cast<unsigned char*>(tail);
       unsigned char* tail_dst = tail_src + static_cast<size_t>(kChunkRows.back()) * source_row_bytes;
       const size_t real_src = static_cast<size_t>(chunk_rows) * source_row_bytes;
       const size_t real_dst = static_cast<size_t>(chunk_rows) * output_row_bytes;
       std::memcpy(tail_src, src_rows, real_src);
       std::memset(tail_src + real_src, 0, static_cast<size_t>(padded - chunk_rows) * source_row_bytes);
-      if (epilogue_ == Epilogue::kAccumulate) std::memcpy(tail_dst, dst_rows, real_dst);
+      if (primitive_accumulates) std::memcpy(tail_dst, dst_rows, real_dst);
       execute(padded, tail_src, tail_dst);
       stream.wait();
       std::memcpy(dst_rows, tail_dst, real_dst);

@@ -31,6 +31,17 @@ enum class Epilogue {
 //   input, into a caller buffer); s32 accumulation, scaled back to fp32 before bias and
 //   epilogue.
 
+// How an int8 Linear quantizes its input x.
+// - kPerCall: one scale and zero point over the whole input of the call (the scheme above).
+//   oneDNN applies scale, bias and epilogue inside the GEMM; a row's output depends on the
+//   other rows of the call through the shared range.
+// - kPerRow: one scale and zero point per row (token). The GEMM writes its s32 products and
+//   one pass of ours turns them into fp32 with the row's and the feature's scales, the bias
+//   and the residual (kNone or kAccumulate only). A row's output depends on that row alone,
+//   and a token with large activations (BERT's outlier tokens feed the FFN down-projection,
+//   Bondarenko et al., EMNLP 2021) coarsens only its own steps.
+enum class Int8Scales { kPerCall, kPerRow };
+
 // Bytes per input element a Linear of `precision` converts x into (0 for fp32: no copy).
 size_t converted_input_bytes(Precision precision);
 
@@ -42,13 +53,6 @@ size_t per_feature_floats(Precision precision, int64_t out_features);
 // oneDNN emulates bf16 with fp32 instructions plus conversions, slower than fp32 itself.
 bool native_bf16_matmul();
 
-// Whether bf16 matmuls are known to outrun fp32 here: AMX, or AVX512_BF16 on an AMD CPU.
-// Native is not enough: oneDNN 2.6's matmul peaked at 849 GFLOP/s in bf16 against 429 in fp32
-// on an AMD EPYC Zen 5, but at 156 against 264 on an Intel Xeon (Sapphire Rapids class) with
-// AVX512_BF16 and no AMX (docs/PERF.md). Where this is false, int8 keeps its FFN
-// down-projection in fp32 (LayerPrecisions::for_model).
-bool bf16_outruns_fp32();
-
 // The per-call buffers of a lower-precision Linear::forward, owned by the caller (a
 // Session), so that the Linear itself stays immutable and shareable across threads.
 struct MatmulBuffers {
@@ -58,6 +62,10 @@ struct MatmulBuffers {
   // call run padded to a multiple of 8 (Linear::forward); null: they run on a primitive made
   // for their exact count.
   void* tail = nullptr;
+  // kInt8 with Int8Scales::kPerRow only: `rows` quantization parameters and rows *
+  // out_features s32 products.
+  QuantizedU8* row_quantization = nullptr;
+  int32_t* products = nullptr;
 };
 
 // Bytes of MatmulBuffers::tail for a Linear of these sizes (any precision and output).
@@ -79,9 +87,12 @@ class Linear {
   // `bias` is [out_features]. Both are copied into oneDNN's preferred layout here, once
   // (with kBf16, the weights are rounded to bf16 by that same reorder).
   // Throws fcabert::Error if oneDNN has no implementation for the shapes.
+  // `int8_scales` matters only for kInt8 (Int8Scales::kPerRow needs Output::kFp32 and an
+  // epilogue other than kGeluErf; std::logic_error otherwise).
   Linear(const dnnl::engine& engine, const float* weight, const float* bias, int64_t in_features,
          int64_t out_features, Epilogue epilogue = Epilogue::kNone, Precision precision = Precision::kFp32,
-         RowPrimitives rows = RowPrimitives::kBest, Output output = Output::kFp32);
+         RowPrimitives rows = RowPrimitives::kBest, Output output = Output::kFp32,
+         Int8Scales int8_scales = Int8Scales::kPerCall);
   ~Linear();
   Linear(Linear&&) noexcept;
   Linear& operator=(Linear&&) noexcept;
@@ -118,6 +129,7 @@ class Linear {
   Epilogue epilogue() const { return epilogue_; }
   Precision precision() const { return precision_; }
   Output output() const { return output_; }
+  Int8Scales int8_scales() const { return int8_scales_; }
   size_t scratchpad_bytes() const { return scratchpad_desc_.get_size(); }
   // Bytes of the weights as stored for the primitive (bf16: about half of fp32; int8: about a
   // quarter), including the padding of oneDNN's blocked layout (brgemm rounds the feature
@@ -142,21 +154,29 @@ class Linear {
                             const float* per_feature, void* tail) const;
   // kInt8 with fixed shapes: the call's per-feature scales and shifted biases (see linear.cpp).
   void int8_feature_terms(const QuantizedU8& quantized, float* per_feature) const;
+  // Int8Scales::kPerRow: quantize x row by row, the bare product into buffers.products, then
+  // dequantize_products into y.
+  void run_per_row_int8(dnnl::stream& stream, const float* x, int64_t rows, void* y, void* scratchpad,
+                        const MatmulBuffers& buffers) const;
+  // Int8Scales::kPerRow: y from the s32 products (see Int8Scales).
+  void dequantize_products(const MatmulBuffers& buffers, int64_t rows, float* y) const;
+  bool per_row_int8() const { return precision_ == Precision::kInt8 && int8_scales_ == Int8Scales::kPerRow; }
 
   int64_t in_features_;
   int64_t out_features_;
   Epilogue epilogue_;
   Precision precision_;
   Output output_;
+  Int8Scales int8_scales_;
   dnnl::engine engine_;
   dnnl::matmul::primitive_desc primitive_desc_;  // the runtime-row one, or the 256-row one
   dnnl::matmul primitive_;                       // runtime rows only
   std::unique_ptr<FixedShapes> fixed_;           // null: runtime rows
   dnnl::memory weights_;
   dnnl::memory bias_;
-  std::vector<float> weight_scales_;    // kInt8: W[n, :] ~= weight_scales_[n] * Wq[n, :]
-  std::vector<float> weight_row_sums_;  // kInt8 with fixed shapes: sum_k Wq[n, k]
-  dnnl::memory::desc scratchpad_desc_;  // the largest any of the primitives needs
+  std::vector<float> weight_scales_;      // kInt8: W[n, :] ~= weight_scales_[n] * Wq[n, :]
+  std::vector<int32_t> weight_row_sums_;  // kInt8 with fixed shapes or per-row scales: sum_k Wq[n, k]
+  dnnl::memory::desc scratchpad_desc_;    // the largest any of the primitives needs
 };
 
 }  // namespace fcabert::kernels

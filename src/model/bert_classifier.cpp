@@ -81,7 +81,7 @@ BertClassifier::BertClassifier(const BertConfig& config, const HeadConfig& head,
       threads_(threads),
       precision_(precision),
       layer_precisions_(LayerPrecisions::for_model(
-          precision, kernels::bf16_outruns_fp32(),
+          precision, LayerPrecisions::int8_down_projection_here(),
           kernels::bf16_attention_supported(config_.hidden_size / config_.num_heads))),
       engine_(dnnl::engine::kind::cpu, 0),
       embeddings_(weights, "bert.embeddings.", config),
@@ -100,6 +100,7 @@ WorkspaceSpec BertClassifier::workspace_spec() const {
   spec.threads = threads_;
   spec.matmul_precision = precision_;
   spec.converted_input_bytes_per_row = layer_precisions_.converted_input_bytes_per_row(config_);
+  spec.per_row_int8 = layer_precisions_.per_row_int8();
   spec.dnnl_scratchpad_bytes = std::max(pooler_.scratchpad_bytes(), classifier_.scratchpad_bytes());
   for (const EncoderLayer& layer : layers_) {
     spec.dnnl_scratchpad_bytes = std::max(spec.dnnl_scratchpad_bytes, layer.scratchpad_bytes());

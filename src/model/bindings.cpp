@@ -34,11 +34,12 @@ kernels::Linear checked(kernels::Linear linear, const std::string& name) {
 
 kernels::Linear bind_linear(const dnnl::engine& engine, const WeightSource& weights,
                             const std::string& prefix, int64_t in, int64_t out, kernels::Epilogue epilogue,
-                            Precision precision, kernels::Linear::Output output) {
+                            Precision precision, kernels::Linear::Output output,
+                            kernels::Int8Scales int8_scales) {
   const std::vector<float> weight = weights.read(prefix + "weight", {out, in});
   const std::vector<float> bias = weights.read(prefix + "bias", {out});
   return checked(kernels::Linear(engine, weight.data(), bias.data(), in, out, epilogue, precision,
-                                 kernels::Linear::RowPrimitives::kBest, output),
+                                 kernels::Linear::RowPrimitives::kBest, output, int8_scales),
                  prefix);
 }
 

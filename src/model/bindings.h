@@ -28,7 +28,8 @@ kernels::Linear bind_linear(const dnnl::engine& engine, const WeightSource& weig
                             const std::string& prefix, int64_t in, int64_t out,
                             kernels::Epilogue epilogue = kernels::Epilogue::kNone,
                             Precision precision = Precision::kFp32,
-                            kernels::Linear::Output output = kernels::Linear::Output::kFp32);
+                            kernels::Linear::Output output = kernels::Linear::Output::kFp32,
+                            kernels::Int8Scales int8_scales = kernels::Int8Scales::kPerCall);
 
 // Several nn.Linear layers over the same input, stacked into one [sum(out), in] GEMM (the
 // query, key and value projections become one matmul over the hidden states).

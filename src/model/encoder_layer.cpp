@@ -22,24 +22,50 @@ kernels::Linear::Output intermediate_output(const LayerPrecisions& precisions) {
 
 }  // namespace
 
-LayerPrecisions LayerPrecisions::for_model(Precision precision, bool bf16_down_projection,
+LayerPrecisions LayerPrecisions::for_model(Precision precision, Int8DownProjection down_projection,
                                            bool bf16_attention) {
-  LayerPrecisions p{precision, precision, precision, precision, kernels::AttentionArithmetic::kFp32};
+  LayerPrecisions p{precision,
+                    precision,
+                    precision,
+                    precision,
+                    kernels::Int8Scales::kPerCall,
+                    kernels::AttentionArithmetic::kFp32};
   // int8 quantizes each GEMM input with one scale per call, so a few large values anywhere
   // in the batch coarsen the steps for every token. The FFN down-projection's input (the
   // GELU output, 4d wide) is where BERT's outlier features are largest (Bondarenko et al.,
   // EMNLP 2021); it is also the costliest input to quantize. Measured on 2,000 SST-2 train
-  // sentences against fp32 (docs/PERF.md): label agreement 98.95% with all four GEMMs in
-  // int8, 99.35% with this one in fp32 (next best: the up-projection, 99.30%).
-  // bf16 keeps the outliers (8 exponent bits) and, where bf16 matmuls outrun fp32 ones, runs
-  // this third of the encoder's FLOPs faster (1.8x on an AMD EPYC Zen 5); elsewhere, e.g. an
-  // Intel Xeon with AVX512_BF16 but no AMX, bf16 measured slower, so fp32 stays (docs/PERF.md).
-  if (precision == Precision::kInt8) p.output = bf16_down_projection ? Precision::kBf16 : Precision::kFp32;
+  // sentences against fp32 (2026-11-30): label agreement 98.95% with all four GEMMs in int8
+  // per call, 99.35% with this one in fp32. Two ways out (docs/PERF.md):
+  // - bf16 keeps the outliers (8 exponent bits); on AMX it runs this third of the encoder's
+  //   FLOPs at 2512 GFLOP/s (Intel Xeon, 2026-12-04).
+  // - int8 with one scale per token (kPerRow) confines an outlier token's coarse steps to
+  //   that token and runs at int8's rate. On an AMD EPYC Zen 4 (2026-12-04) int8 matmuls
+  //   peak at 1.9x bf16 there; against the bf16 down-projection, label agreement with fp32
+  //   was 99.35% vs 99.25% on 2,000 SST-2 train sentences (98.51% vs 98.97% on dev), and a
+  //   dense int8 pass took 0.86x the time at batch 1 and at batch 32.
+  if (precision == Precision::kInt8) {
+    switch (down_projection) {
+      case Int8DownProjection::kPerRowInt8:
+        p.output_int8_scales = kernels::Int8Scales::kPerRow;
+        break;
+      case Int8DownProjection::kBf16:
+        p.output = Precision::kBf16;
+        break;
+    }
+  }
   // Q K^T and P V are 14% of MiniLM's FLOPs on 128-512-token inputs, but in the fp32 kernel
   // they took 47% of a dense int8 pass there (Intel Xeon with AMX); on AMX tiles in bf16
   // they cost little (docs/PERF.md). Their inputs are rounded as the bf16 GEMMs round theirs.
   if (precision != Precision::kFp32 && bf16_attention) p.attention = kernels::AttentionArithmetic::kBf16;
   return p;
+}
+
+Int8DownProjection LayerPrecisions::int8_down_projection_here() {
+  // AMX multiplies bf16 at 2512 GFLOP/s (Intel Xeon, 2026-12-04), where the bf16
+  // down-projection was measured and kept; per-row int8 was measured on an AMD EPYC Zen 4
+  // only (docs/PERF.md).
+  return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx ? Int8DownProjection::kBf16
+                                                                         : Int8DownProjection::kPerRowInt8;
 }
 
 int64_t LayerPrecisions::converted_input_bytes_per_row(const BertConfig& config) const {
@@ -58,6 +84,8 @@ std::string LayerPrecisions::describe() const {
                           precision_name(intermediate) + " / " + precision_name(output));
   } else if (output != qkv) {
     differences.push_back(std::string("FFN down-projection ") + precision_name(output));
+  } else if (per_row_int8()) {
+    differences.push_back("FFN down-projection int8 per row");
   }
   const Precision products =
       attention == kernels::AttentionArithmetic::kBf16 ? Precision::kBf16 : Precision::kFp32;
@@ -83,7 +111,8 @@ EncoderLayer::EncoderLayer(const dnnl::engine& engine, const WeightSource& weigh
                                 config.intermediate_size, Epilogue::kGeluErf, precisions.intermediate,
                                 intermediate_output(precisions))),
       output_(bind_linear(engine, weights, prefix + "output.dense.", config.intermediate_size,
-                          config.hidden_size, Epilogue::kAccumulate, precisions.output)),
+                          config.hidden_size, Epilogue::kAccumulate, precisions.output,
+                          kernels::Linear::Output::kFp32, precisions.output_int8_scales)),
       output_norm_(bind_layer_norm(weights, prefix + "output.LayerNorm.", config.hidden_size,
                                    config.layer_norm_eps)) {}
 

@@ -18,20 +18,40 @@
 
 namespace fcabert::model {
 
+// How an int8 model runs its FFN down-projection, the GEMM whose input carries BERT's
+// outliers (LayerPrecisions::for_model has the measurements).
+enum class Int8DownProjection {
+  kPerRowInt8,  // int8 with one input scale per token (kernels::Int8Scales::kPerRow)
+  kBf16,
+};
+
 // The arithmetic of each of a layer's four GEMMs and of its attention products.
 struct LayerPrecisions {
   Precision qkv = Precision::kFp32;
   Precision attention_output = Precision::kFp32;
   Precision intermediate = Precision::kFp32;
   Precision output = Precision::kFp32;
+  // How `output` quantizes its input when it is kInt8 (the other int8 GEMMs: per call).
+  kernels::Int8Scales output_int8_scales = kernels::Int8Scales::kPerCall;
   kernels::AttentionArithmetic attention = kernels::AttentionArithmetic::kFp32;
 
   // The model-wide choice, GEMM by GEMM: every GEMM at `precision`, except that kInt8 runs
-  // the FFN down-projection (`output`) in bf16 when `bf16_down_projection` (the engine passes
-  // kernels::bf16_outruns_fp32()) and in fp32 otherwise (see the definition for why). bf16
-  // and int8 multiply Q K^T and P V in bf16 when `bf16_attention` (the engine passes
+  // the FFN down-projection (`output`) as `down_projection` says (the engine passes
+  // int8_down_projection_here(); see the definition for why). bf16 and int8 multiply Q K^T
+  // and P V in bf16 when `bf16_attention` (the engine passes
   // kernels::bf16_attention_supported(head size)); fp32 always in fp32.
-  static LayerPrecisions for_model(Precision precision, bool bf16_down_projection, bool bf16_attention);
+  static LayerPrecisions for_model(Precision precision, Int8DownProjection down_projection,
+                                   bool bf16_attention);
+
+  // The engine's choice for this CPU: bf16 with AMX, per-row int8 elsewhere (see the
+  // definition).
+  static Int8DownProjection int8_down_projection_here();
+
+  // Whether some GEMM quantizes per row, i.e. needs MatmulBuffers::row_quantization and
+  // products (of at most the hidden size per row: only the down-projection does).
+  bool per_row_int8() const {
+    return output == Precision::kInt8 && output_int8_scales == kernels::Int8Scales::kPerRow;
+  }
 
   // The largest converted input per row, in bytes, among the four GEMMs (bf16: 2 per
   // feature, int8: 1; 0 if all are fp32): what the Session's conversion buffer must hold.

@@ -22,16 +22,19 @@ std::vector<kernels::Linear> layer_gemms(const dnnl::engine& engine, const BertC
     int64_t in, out;
     kernels::Epilogue epilogue;
     Precision precision;
+    kernels::Int8Scales int8_scales = kernels::Int8Scales::kPerCall;
   };
-  const Shape shapes[] = {{d, 3 * d, kernels::Epilogue::kNone, precisions.qkv},
-                          {d, d, kernels::Epilogue::kAccumulate, precisions.attention_output},
-                          {d, f, kernels::Epilogue::kGeluErf, precisions.intermediate},
-                          {f, d, kernels::Epilogue::kAccumulate, precisions.output}};
+  const Shape shapes[] = {
+      {d, 3 * d, kernels::Epilogue::kNone, precisions.qkv},
+      {d, d, kernels::Epilogue::kAccumulate, precisions.attention_output},
+      {d, f, kernels::Epilogue::kGeluErf, precisions.intermediate},
+      {f, d, kernels::Epilogue::kAccumulate, precisions.output, precisions.output_int8_scales}};
   std::vector<kernels::Linear> gemms;
   for (const Shape& s : shapes) {
     const std::vector<float> weight(static_cast<size_t>(s.in * s.out), 0.01f),
         bias(static_cast<size_t>(s.out), 0.f);
-    gemms.emplace_back(engine, weight.data(), bias.data(), s.in, s.out, s.epilogue, s.precision);
+    gemms.emplace_back(engine, weight.data(), bias.data(), s.in, s.out, s.epilogue, s.precision,
+                       kernels::Linear::RowPrimitives::kBest, kernels::Linear::Output::kFp32, s.int8_scales);
   }
   return gemms;
 }
@@ -45,11 +48,14 @@ double time_layer_gemms(const dnnl::engine& engine, const BertConfig& config,
   std::vector<unsigned char> converted(
       static_cast<size_t>(kAutoRows * precisions.converted_input_bytes_per_row(config)));
   std::vector<float> per_feature(kernels::per_feature_floats(Precision::kInt8, widest));
+  std::vector<kernels::QuantizedU8> row_quantization(static_cast<size_t>(kAutoRows));
+  std::vector<int32_t> products(static_cast<size_t>(kAutoRows * config.hidden_size));
   size_t pad_bytes = 0;
   for (const kernels::Linear& l : gemms) pad_bytes = std::max(pad_bytes, l.scratchpad_bytes());
   std::vector<unsigned char> pad(pad_bytes);
   dnnl::stream stream(engine);
-  const kernels::MatmulBuffers buffers{converted.data(), per_feature.data()};
+  const kernels::MatmulBuffers buffers{converted.data(), per_feature.data(), nullptr, row_quantization.data(),
+                                       products.data()};
   const auto run = [&] {
     for (const kernels::Linear& l : gemms)
       l.forward(stream, x.data(), kAutoRows, y.data(), pad.data(), buffers);
@@ -105,7 +111,7 @@ PrecisionChoice choose_precision(Precision requested, const BertConfig& config) 
       // The same GEMM-by-GEMM mix as BertClassifier builds for `candidate`.
       // (Only the GEMMs are timed, so the attention arithmetic does not matter here.)
       const LayerPrecisions precisions =
-          LayerPrecisions::for_model(candidate, kernels::bf16_outruns_fp32(), false);
+          LayerPrecisions::for_model(candidate, LayerPrecisions::int8_down_projection_here(), false);
       choice.timings.push_back({candidate, time_layer_gemms(engine, config, precisions)});
     }
     choice.precision = pick_fastest(choice.timings);

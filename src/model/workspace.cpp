@@ -62,6 +62,10 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
   pooled_.reserve(b * spec_.hidden);
   logits_.reserve(b * spec_.num_labels);
   matmul_input_.reserve(t * static_cast<size_t>(spec_.converted_input_bytes_per_row));
+  if (spec_.per_row_int8) {
+    matmul_row_quantization_.reserve(t);
+    matmul_products_.reserve(t * spec_.hidden);
+  }
   attention.reserve(spec_.threads, longest, spec_.hidden / spec_.num_heads);
   // The per-layer row counts are recorded for the traces on the dense path too.
   fca.offsets.reserve(b + 1);
@@ -76,7 +80,8 @@ void Workspace::reserve(int64_t tokens, int64_t sequences, int64_t longest, bool
 size_t Workspace::reserved_bytes() const {
   return hidden_.bytes() + qkv_.bytes() + context_.bytes() + intermediate_.bytes() + cls_.bytes() +
          pooled_.bytes() + logits_.bytes() + attention.bytes() + dnnl_scratchpad_.bytes() +
-         matmul_input_.bytes() + matmul_per_feature_.bytes() + matmul_tail_.bytes() + fca.reserved_bytes();
+         matmul_input_.bytes() + matmul_per_feature_.bytes() + matmul_tail_.bytes() +
+         matmul_row_quantization_.bytes() + matmul_products_.bytes() + fca.reserved_bytes();
 }
 
 }  // namespace fcabert::model

@@ -28,6 +28,9 @@ struct WorkspaceSpec {
   Precision matmul_precision = Precision::kFp32;
   // Bytes per row of the largest converted GEMM input (LayerPrecisions).
   int64_t converted_input_bytes_per_row = 0;
+  // Whether a GEMM quantizes per row (LayerPrecisions::per_row_int8): its row scales and s32
+  // products, of at most `hidden` per row, need room (matmul_buffers).
+  bool per_row_int8 = false;
 };
 
 // What the FCA step needs besides the dense buffers (reserved only when a run uses FCA, so
@@ -84,9 +87,11 @@ class Workspace {
   // Where a bf16 or int8 GEMM converts its input (T rows of converted_input_bytes_per_row)
   // and keeps its per-call, per-feature terms (int8: kernels::per_feature_floats of max(3d, f)),
   // and where the last rows of a call run padded (kernels::tail_buffer_bytes of the largest
-  // sizes); null pointers for fp32.
+  // sizes), and with spec().per_row_int8 the row scales and [T, d] s32 products; null
+  // pointers for fp32.
   kernels::MatmulBuffers matmul_buffers() {
-    return {matmul_input_.data(), matmul_per_feature_.data(), matmul_tail_.data()};
+    return {matmul_input_.data(), matmul_per_feature_.data(), matmul_tail_.data(),
+            matmul_row_quantization_.data(), matmul_products_.data()};
   }
 
   const WorkspaceSpec& spec() const { return spec_; }
@@ -99,6 +104,8 @@ class Workspace {
   kernels::GrowBuffer<unsigned char> matmul_input_;
   kernels::GrowBuffer<float> matmul_per_feature_;
   kernels::GrowBuffer<unsigned char> matmul_tail_;
+  kernels::GrowBuffer<kernels::QuantizedU8> matmul_row_quantization_;
+  kernels::GrowBuffer<int32_t> matmul_products_;
 };
 
 }  // namespace fcabert::model

@@ -15,6 +15,7 @@
 #include "fcabert/digest.h"
 #include "kernels/attention.h"
 #include "kernels/linear.h"
+#include "model/encoder_layer.h"
 
 namespace fcabert {
 namespace {
@@ -180,14 +181,17 @@ TEST_F(ClassifyShards, MergeRefusesShardsThatDoNotMakeOneJob) {
   expect_refused({s1, s2}, "shard(s) 3 of 3 are missing");
   expect_refused({s1, s2, s2, s3}, "shard 2/3 appears in both");
   // The header names the arithmetic GEMM by GEMM and that of attention, so int8 shards from
-  // CPUs that run the FFN down-projection or attention differently (bf16 or fp32) would not
-  // merge either.
+  // CPUs that run the FFN down-projection or attention differently (per-row int8, bf16 or
+  // fp32) would not merge either.
   const BertConfig& bert = model_->info().bert;
   const bool bf16_attention = kernels::bf16_attention_supported(bert.hidden_size / bert.num_heads);
+  const std::string int8_here =
+      model::LayerPrecisions::for_model(Precision::kInt8, model::LayerPrecisions::int8_down_projection_here(),
+                                        bf16_attention)
+          .describe();
+  EXPECT_EQ(int8_here.rfind("int8 (FFN down-projection ", 0), 0u) << int8_here;
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kInt8)},
-                 "differ in precision: int8 (FFN down-projection " +
-                     std::string(kernels::bf16_outruns_fp32() ? "bf16" : "fp32") + ", attention " +
-                     (bf16_attention ? "bf16" : "fp32") + ") against fp32");
+                 "differ in precision: " + int8_here + " against fp32");
   expect_refused({s1, s2, shard_file(input_, {3, 4})}, "differ in shard count: 4 against 3");
   expect_refused({s1, s2, shard_file(input_, {3, 3}, Precision::kFp32, false)}, "shard 3/3 is incomplete");
   const std::string other_input = write_lines("other.txt", {"the good movie"});

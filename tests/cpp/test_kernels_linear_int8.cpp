@@ -3,7 +3,8 @@
 //
 // Two references per output, K = in_features:
 // - "quantized": the double GEMM of exactly what the primitive multiplies, rebuilt here
-//   independently: x as u8 with one scale a and zero point z over the whole input, W as s8
+//   independently: x as u8 with one scale a and zero point z over the whole input (or, with
+//   Int8Scales::kPerRow, over each row), W as s8
 //   with one scale w_n per output feature, y = bias + a * w_n * sum_k (xq_k - z) * wq_nk.
 //   The integer sum is exact in int32, so only fp32 rounding of the scale and bias steps
 //   remains: |y - ref| <= 1e-5 * S + 1e-5, S = |bias| + sum_k |x_k w_nk| (+ |residual|).
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "fcabert/error.h"
 #include "kernels/linear.h"
 #include "kernels_test_util.h"
 
@@ -79,19 +81,34 @@ struct Int8Reference {
   std::vector<double> quantized, exact, magnitude, error_bound;
 };
 
-Int8Reference reference(const std::vector<float>& x, const std::vector<float>& weight,
-                        const std::vector<float>& bias, int64_t rows, int64_t in, int64_t out) {
+// x[begin, end) quantized over its own range: the scale, and the codes minus the zero point.
+float quantize_reference(const std::vector<float>& x, size_t begin, size_t end, std::vector<double>& xq) {
   float lo = 0.f, hi = 0.f;
-  for (float v : x) lo = std::min(lo, v), hi = std::max(hi, v);
-  const float a = (hi - lo) / 255.f;
+  for (size_t i = begin; i < end; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+  const float a = hi - lo > 0.f ? (hi - lo) / 255.f : 1.f;
   const float z = std::clamp(std::nearbyint(-lo / a), 0.f, 255.f);
   const float a_inverse = 1.f / a;
-  std::vector<double> xq(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
+  for (size_t i = begin; i < end; ++i) {
     xq[i] = std::floor(std::clamp(x[i] * a_inverse + z, 0.f, 255.f) + 0.5f) - z;  // ties up, as specified
+  }
+  return a;
+}
+
+Int8Reference reference(const std::vector<float>& x, const std::vector<float>& weight,
+                        const std::vector<float>& bias, int64_t rows, int64_t in, int64_t out,
+                        Int8Scales scales = Int8Scales::kPerCall) {
+  std::vector<double> xq(x.size());
+  std::vector<float> row_scale(static_cast<size_t>(rows));
+  if (scales == Int8Scales::kPerCall) {
+    std::fill(row_scale.begin(), row_scale.end(), quantize_reference(x, 0, x.size(), xq));
+  } else {
+    for (int64_t r = 0; r < rows; ++r)
+      row_scale[r] =
+          quantize_reference(x, static_cast<size_t>(r * in), static_cast<size_t>((r + 1) * in), xq);
   }
   Int8Reference ref;
   for (int64_t r = 0; r < rows; ++r) {
+    const float a = row_scale[r];
     for (int64_t n = 0; n < out; ++n) {
       float largest = 0;
       for (int64_t k = 0; k < in; ++k) largest = std::max(largest, std::fabs(weight[n * in + k]));
@@ -170,6 +187,150 @@ TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Int8LinearShapes, test_util::reduced_precision_linear_shapes());
+
+// The buffers a per-row int8 Linear of these sizes needs for `rows` rows.
+struct PerRowBuffers {
+  PerRowBuffers(int64_t rows, int64_t in, int64_t out, bool with_tail)
+      : codes(static_cast<size_t>(rows * in)),
+        row_quantization(static_cast<size_t>(rows)),
+        products(static_cast<size_t>(rows * out)),
+        tail(with_tail ? tail_buffer_bytes(in, out) : 0) {}
+  MatmulBuffers get() {
+    return MatmulBuffers{codes.data(), nullptr, tail.empty() ? nullptr : tail.data(), row_quantization.data(),
+                         products.data()};
+  }
+  std::vector<uint8_t> codes;
+  std::vector<QuantizedU8> row_quantization;
+  std::vector<int32_t> products;
+  std::vector<unsigned char> tail;
+};
+
+TEST_P(Int8LinearShapes, PerRowScalesMatchTheQuantizedAndTheExactGemm) {
+  const auto [in, out] = GetParam();
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const std::vector<float> weight = random_values(in * out, 31, 1.f / std::sqrt(static_cast<float>(in)));
+  const std::vector<float> bias = random_values(out, 32);
+  for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kAccumulate})
+    for (Linear::RowPrimitives mode : test_util::kRowPrimitives)
+      for (bool with_tail : {true, false}) {
+        const Linear linear(engine, weight.data(), bias.data(), in, out, epilogue, Precision::kInt8, mode,
+                            Linear::Output::kFp32, Int8Scales::kPerRow);
+        EXPECT_EQ(linear.int8_scales(), Int8Scales::kPerRow);
+        std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+        for (int64_t rows : test_util::reduced_precision_row_counts(in, out)) {
+          SCOPED_TRACE("in " + std::to_string(in) + " out " + std::to_string(out) + " epilogue " +
+                       std::to_string(static_cast<int>(epilogue)) + " rows " + std::to_string(rows) +
+                       (linear.fixed_shapes() ? " fixed shapes" : " runtime rows") +
+                       (with_tail ? ", tail buffer" : ""));
+          // Rows of very different ranges: row r is scaled by 1 + r % 5, so one scale per
+          // call would be off by up to 5x for most rows.
+          std::vector<float> x = random_values(rows * in, 600 + static_cast<uint32_t>(rows), 2.f);
+          for (int64_t i = 0; i < rows * in; ++i) {
+            const float v = x[i] > 0 ? x[i] : 0.1f * x[i];
+            x[i] = v * static_cast<float>(1 + (i / in) % 5);
+          }
+          const std::vector<float> residual = random_values(rows * out, 700 + static_cast<uint32_t>(rows));
+          std::vector<float> y =
+              epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
+          PerRowBuffers buffers(rows, in, out, with_tail);
+          linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(), buffers.get());
+          const Int8Reference ref = reference(x, weight, bias, rows, in, out, Int8Scales::kPerRow);
+          for (int64_t i = 0; i < rows * out; ++i) {
+            double quantized = ref.quantized[i], exact = ref.exact[i], magnitude = ref.magnitude[i];
+            if (epilogue == Epilogue::kAccumulate) {
+              quantized += residual[i];
+              exact += residual[i];
+              magnitude += std::fabs(residual[i]);
+            }
+            ASSERT_NEAR(y[i], quantized, 1e-5 * magnitude + 1e-5) << "element " << i;
+            ASSERT_NEAR(y[i], exact, ref.error_bound[i] + 1e-5 * magnitude + 1e-5) << "element " << i;
+          }
+        }
+      }
+}
+
+TEST(QuantizeU8Rows, EachRowIsQuantizedAsIfAlone) {
+  const int64_t cols = 37;
+  for (int64_t rows : {int64_t{1}, int64_t{5}, int64_t{900}}) {  // 900 x 37 takes the parallel path
+    std::vector<float> x = random_values(rows * cols, 11 + static_cast<uint32_t>(rows), 3.f);
+    for (int64_t c = 0; c < cols; ++c) x[c] *= 100.f;                      // an outlier row
+    if (rows > 1) std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.f);  // and an all-zero one
+    for (ConversionCode code : {ConversionCode::kBest, ConversionCode::kPortable}) {
+      std::vector<uint8_t> q(x.size());
+      std::vector<QuantizedU8> params(static_cast<size_t>(rows));
+      quantize_u8_rows(x.data(), rows, cols, q.data(), params.data(), code);
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<uint8_t> alone(static_cast<size_t>(cols));
+        const QuantizedU8 p = quantize_u8(x.data() + r * cols, cols, alone.data(), ConversionCode::kPortable);
+        ASSERT_EQ(params[r].scale, p.scale) << "row " << r;
+        ASSERT_EQ(params[r].zero_point, p.zero_point) << "row " << r;
+        ASSERT_TRUE(std::equal(alone.begin(), alone.end(), q.begin() + r * cols)) << "row " << r;
+      }
+    }
+  }
+}
+
+// What per-row scales are for: a token's output does not depend on the other tokens of the
+// call, not even on one with a hundred times larger activations. One scale per call fails
+// this (checked too, so that the test can tell the two apart).
+TEST(Int8Linear, PerRowScalesMakeARowIndependentOfTheOthers) {
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const int64_t in = 96, out = 40, rows = 45;
+  const std::vector<float> w = random_values(in * out, 41), b = random_values(out, 42);
+  std::vector<float> x = random_values(rows * in, 43);
+  for (int64_t k = 0; k < in; ++k) x[7 * in + k] *= 100.f;  // row 7: an outlier token
+  const auto run = [&](Int8Scales scales, const float* rows_x, int64_t count) {
+    const Linear linear(engine, w.data(), b.data(), in, out, Epilogue::kNone, Precision::kInt8,
+                        Linear::RowPrimitives::kBest, Linear::Output::kFp32, scales);
+    std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+    std::vector<float> y(static_cast<size_t>(count * out));
+    PerRowBuffers buffers(count, in, out, true);
+    std::vector<float> per_feature(per_feature_floats(Precision::kInt8, out));
+    MatmulBuffers call = buffers.get();
+    call.per_feature = per_feature.data();
+    linear.forward(stream, rows_x, count, y.data(), scratchpad.data(), call);
+    return y;
+  };
+  for (Int8Scales scales : {Int8Scales::kPerRow, Int8Scales::kPerCall}) {
+    const std::vector<float> together = run(scales, x.data(), rows);
+    int differing = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<float> alone = run(scales, x.data() + r * in, 1);
+      differing += !std::equal(alone.begin(), alone.end(), together.begin() + r * out);
+    }
+    if (scales == Int8Scales::kPerRow) {
+      EXPECT_EQ(differing, 0);
+    } else {
+      EXPECT_GT(differing, rows / 2);
+    }
+  }
+}
+
+TEST(Int8Linear, PerRowScalesRefuseWhatTheyCannotDoAndNeedTheirBuffers) {
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const std::vector<float> w = random_values(16, 1), b = random_values(4, 2), x = random_values(4, 3);
+  EXPECT_THROW(Linear(engine, w.data(), b.data(), 4, 4, Epilogue::kGeluErf, Precision::kInt8,
+                      Linear::RowPrimitives::kBest, Linear::Output::kFp32, Int8Scales::kPerRow),
+               std::logic_error);
+  EXPECT_THROW(Linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, Precision::kInt8,
+                      Linear::RowPrimitives::kBest, Linear::Output::kBf16, Int8Scales::kPerRow),
+               std::logic_error);
+  const Linear linear(engine, w.data(), b.data(), 4, 4, Epilogue::kNone, Precision::kInt8,
+                      Linear::RowPrimitives::kBest, Linear::Output::kFp32, Int8Scales::kPerRow);
+  std::vector<float> y(4);
+  std::vector<unsigned char> scratchpad(linear.scratchpad_bytes());
+  PerRowBuffers buffers(1, 4, 4, false);
+  MatmulBuffers missing = buffers.get();
+  missing.products = nullptr;
+  EXPECT_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(), missing), Error);
+  missing = buffers.get();
+  missing.row_quantization = nullptr;
+  EXPECT_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(), missing), Error);
+  EXPECT_NO_THROW(linear.forward(stream, x.data(), 1, y.data(), scratchpad.data(), buffers.get()));
+}
 
 TEST(Int8Linear, AZeroWeightRowGivesTheBias) {
   const dnnl::engine& engine = cpu_engine();

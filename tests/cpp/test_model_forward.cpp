@@ -278,53 +278,66 @@ TEST(BertClassifierLoad, RefusesWhatItCannotRun) {
   EXPECT_NE(load_error(good, tiny_head(), tensors, 0).find("threads must be at least 1"), std::string::npos);
 }
 
-TEST(LayerPrecisions, Int8RunsTheFeedForwardDownProjectionInBf16OrFp32) {
-  for (bool bf16_down : {true, false}) {
-    const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, bf16_down, false);
+TEST(LayerPrecisions, Int8RunsTheFeedForwardDownProjectionAsAsked) {
+  using kernels::Int8Scales;
+  for (Int8DownProjection down : {Int8DownProjection::kPerRowInt8, Int8DownProjection::kBf16}) {
+    const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, down, false);
     EXPECT_EQ(int8.qkv, Precision::kInt8);
     EXPECT_EQ(int8.attention_output, Precision::kInt8);
     EXPECT_EQ(int8.intermediate, Precision::kInt8);
-    EXPECT_EQ(int8.output, bf16_down ? Precision::kBf16 : Precision::kFp32);
+    EXPECT_EQ(int8.output, down == Int8DownProjection::kBf16 ? Precision::kBf16 : Precision::kInt8);
+    EXPECT_EQ(int8.output_int8_scales,
+              down == Int8DownProjection::kPerRowInt8 ? Int8Scales::kPerRow : Int8Scales::kPerCall);
+    EXPECT_EQ(int8.per_row_int8(), down == Int8DownProjection::kPerRowInt8);
     for (Precision uniform : {Precision::kFp32, Precision::kBf16}) {
-      const LayerPrecisions p = LayerPrecisions::for_model(uniform, bf16_down, uniform == Precision::kBf16);
+      const LayerPrecisions p = LayerPrecisions::for_model(uniform, down, uniform == Precision::kBf16);
       EXPECT_EQ(p.qkv, uniform);
       EXPECT_EQ(p.attention_output, uniform);
       EXPECT_EQ(p.intermediate, uniform);
       EXPECT_EQ(p.output, uniform);
+      EXPECT_FALSE(p.per_row_int8());
       EXPECT_EQ(p.describe(), precision_name(uniform));
     }
   }
-  // The Session's conversion buffer holds the largest converted input per row: int8 reads d
-  // u8 features, or 2f bytes when its f-wide down-projection input goes to bf16; bf16 2f
-  // bytes; fp32 nothing.
+  // The Session's conversion buffer holds the largest converted input per row: int8 reads f
+  // u8 features when its f-wide down-projection input is quantized too, 2f bytes when it
+  // goes to bf16; bf16 2f bytes; fp32 nothing.
   BertConfig config;
   config.hidden_size = 8;
   config.intermediate_size = 32;
-  const LayerPrecisions int8_fp32_down = LayerPrecisions::for_model(Precision::kInt8, false, false);
-  const LayerPrecisions int8_bf16_down = LayerPrecisions::for_model(Precision::kInt8, true, false);
-  EXPECT_EQ(int8_fp32_down.converted_input_bytes_per_row(config), 8);
+  const LayerPrecisions int8_bf16_down =
+      LayerPrecisions::for_model(Precision::kInt8, Int8DownProjection::kBf16, false);
+  const LayerPrecisions int8_rows_down =
+      LayerPrecisions::for_model(Precision::kInt8, Int8DownProjection::kPerRowInt8, false);
   EXPECT_EQ(int8_bf16_down.converted_input_bytes_per_row(config), 64);
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, true, true).converted_input_bytes_per_row(config),
+  EXPECT_EQ(int8_rows_down.converted_input_bytes_per_row(config), 32);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, Int8DownProjection::kBf16, true)
+                .converted_input_bytes_per_row(config),
             64);
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true, true).converted_input_bytes_per_row(config),
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, Int8DownProjection::kBf16, true)
+                .converted_input_bytes_per_row(config),
             0);
-  EXPECT_EQ(int8_fp32_down.describe(), "int8 (FFN down-projection fp32, attention fp32)");
   EXPECT_EQ(int8_bf16_down.describe(), "int8 (FFN down-projection bf16, attention fp32)");
+  EXPECT_EQ(int8_rows_down.describe(), "int8 (FFN down-projection int8 per row, attention fp32)");
 }
 
 TEST(LayerPrecisions, Bf16AttentionOnlyForTheLowerPrecisions) {
   using kernels::AttentionArithmetic;
+  constexpr Int8DownProjection kBf16Down = Int8DownProjection::kBf16;
   // fp32 stays exact even where bf16 attention would run.
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true, true).attention, AttentionArithmetic::kFp32);
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, true, true).describe(), "fp32");
-  const LayerPrecisions bf16 = LayerPrecisions::for_model(Precision::kBf16, true, true);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, kBf16Down, true).attention,
+            AttentionArithmetic::kFp32);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kFp32, kBf16Down, true).describe(), "fp32");
+  const LayerPrecisions bf16 = LayerPrecisions::for_model(Precision::kBf16, kBf16Down, true);
   EXPECT_EQ(bf16.attention, AttentionArithmetic::kBf16);
   EXPECT_EQ(bf16.describe(), "bf16");
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, true, false).describe(), "bf16 (attention fp32)");
-  const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, true, true);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kBf16, kBf16Down, false).describe(),
+            "bf16 (attention fp32)");
+  const LayerPrecisions int8 = LayerPrecisions::for_model(Precision::kInt8, kBf16Down, true);
   EXPECT_EQ(int8.attention, AttentionArithmetic::kBf16);
   EXPECT_EQ(int8.describe(), "int8 (FFN down-projection bf16, attention bf16)");
-  EXPECT_EQ(LayerPrecisions::for_model(Precision::kInt8, false, false).attention, AttentionArithmetic::kFp32);
+  EXPECT_EQ(LayerPrecisions::for_model(Precision::kInt8, Int8DownProjection::kPerRowInt8, false).attention,
+            AttentionArithmetic::kFp32);
 }
 
 }  // namespace

@@ -116,8 +116,9 @@ def test_classify_merge_refuses_shards_of_another_job_with_one_line(fcabert_bin,
     assert "differ in model (SHA-256 of the file)" in one_error_line(
         merge(parts[0], parts[1], shard(3, 3, "-m", str(FCA_MODEL))))
     # The header names the arithmetic GEMM by GEMM and that of attention:
-    # "int8 (FFN down-projection bf16, attention bf16)", or fp32 in either place.
-    assert re.search(r"differ in precision: int8 \(FFN down-projection (bf16|fp32), attention (bf16|fp32)\) against fp32",
+    # "int8 (FFN down-projection bf16, attention bf16)" with AMX, else
+    # "int8 (FFN down-projection int8 per row, attention fp32)".
+    assert re.search(r"differ in precision: int8 \(FFN down-projection (bf16|int8 per row), attention (bf16|fp32)\) against fp32",
                      one_error_line(
         merge(parts[0], parts[1], shard(3, 3, "--precision", "int8"))))
     assert "differ in output settings" in one_error_line(merge(parts[0], parts[1], shard(3, 3, "-f", "tsv")))
@@ -152,7 +153,7 @@ def test_eval_merge_refuses_a_shard_of_another_model_or_precision(fcabert_bin, t
     first = shard(1)
     assert "its model (SHA-256 of the file)" in one_error_line(
         cli(fcabert_bin, "eval-merge", first, shard(2, "-m", str(FCA_MODEL))))
-    assert re.search(r"its precision \(int8 \(FFN down-projection (bf16|fp32), attention (bf16|fp32)\)\) differs", one_error_line(
+    assert re.search(r"its precision \(int8 \(FFN down-projection (bf16|int8 per row), attention (bf16|fp32)\)\) differs", one_error_line(
         cli(fcabert_bin, "eval-merge", first, shard(2, "--precision", "int8"))))
     assert "shard(s) 2 of 2 are missing" in one_error_line(cli(fcabert_bin, "eval-merge", first))
     # The same model file under another path (another machine's checkout) merges.
