@@ -46,13 +46,6 @@ dt product_type(Precision precision, Linear::Output output, Int8Scales scales) {
   return per_row_int8(precision, scales) ? dt::s32 : output_type(output);
 }
 
-// A per-row int8 primitive is the bare product: scales, bias and epilogue are applied by
-// Linear::dequantize_products.
-dnnl::matmul::desc bare_product_desc(const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
-                                     dnnl::memory::dim rows, int64_t out) {
-  return dnnl::matmul::desc(src, weights, dnnl::memory::desc({rows, out}, dt::s32, tag::ab));
-}
-
 // The index of the post-op that adds the bias after the int8 output scale (see
 // runtime_rows_attr).
 int bias_post_op(Epilogue epilogue) { return epilogue == Epilogue::kAccumulate ? 1 : 0; }
@@ -70,6 +63,16 @@ dnnl::primitive_attr with_post_ops(const dnnl::post_ops& ops) {
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
+}
+
+// A per-row int8 primitive (fixed or runtime rows) is the bare product: scales, bias and
+// epilogue are applied by Linear::dequantize_products.
+dnnl::matmul::primitive_desc bare_product_desc(const dnnl::engine& engine, const dnnl::memory::desc& src,
+                                               const dnnl::memory::desc& weights, dnnl::memory::dim rows,
+                                               int64_t out) {
+  const dnnl::memory::desc products({rows, out}, dt::s32, tag::ab);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, products),
+                                      with_post_ops(dnnl::post_ops()), engine);
 }
 
 // The runtime-row primitive's attributes.
@@ -128,10 +131,7 @@ dnnl::matmul::primitive_desc runtime_rows_desc(const dnnl::engine& engine, int64
   const dnnl::memory::desc weights({in, out}, weight_type(precision), tag::any);
   const dnnl::memory::desc dst({rows, out}, output_type(output), tag::ab);
   try {
-    if (per_row_int8(precision, scales)) {
-      return dnnl::matmul::primitive_desc(bare_product_desc(src, weights, rows, out),
-                                          with_post_ops(dnnl::post_ops()), engine);
-    }
+    if (per_row_int8(precision, scales)) return bare_product_desc(engine, src, weights, rows, out);
     return dnnl::matmul::primitive_desc(
         dnnl::matmul::desc(src, weights, runtime_rows_bias_desc(precision, out), dst),
         runtime_rows_attr(epilogue, precision, out), engine);
@@ -163,10 +163,7 @@ dnnl::matmul::primitive_desc fixed_shape_desc(const dnnl::engine& engine, int64_
                                               Epilogue epilogue, Precision precision, Linear::Output output,
                                               Int8Scales scales) {
   const dnnl::memory::desc src({rows, in}, input_type(precision), tag::ab);
-  if (per_row_int8(precision, scales)) {
-    return dnnl::matmul::primitive_desc(bare_product_desc(src, weights, rows, out),
-                                        with_post_ops(dnnl::post_ops()), engine);
-  }
+  if (per_row_int8(precision, scales)) return bare_product_desc(engine, src, weights, rows, out);
   const dnnl::memory::desc bias({1, out}, dt::f32, tag::ab);
   const dnnl::memory::desc dst({rows, out}, output_type(output), tag::ab);
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst),
@@ -496,6 +493,8 @@ void Linear::run(dnnl::stream& stream, const float* x, const void* converted, in
   }
   stream.wait();  // our own kernels read y next
 }
+
+bool Linear::per_row_int8() const { return kernels::per_row_int8(precision_, int8_scales_); }
 
 void Linear::run_per_row_int8(dnnl::stream& stream, const float* x, int64_t rows, void* y, void* scratchpad,
                               const MatmulBuffers& buffers) const {

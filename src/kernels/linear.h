@@ -160,7 +160,7 @@ class Linear {
                         const MatmulBuffers& buffers) const;
   // Int8Scales::kPerRow: y from the s32 products (see Int8Scales).
   void dequantize_products(const MatmulBuffers& buffers, int64_t rows, float* y) const;
-  bool per_row_int8() const { return precision_ == Precision::kInt8 && int8_scales_ == Int8Scales::kPerRow; }
+  bool per_row_int8() const;
 
   int64_t in_features_;
   int64_t out_features_;

@@ -131,6 +131,28 @@ Int8Reference reference(const std::vector<float>& x, const std::vector<float>& w
   return ref;
 }
 
+// y against both references, with the epilogue applied to them: GELU_erf (slope below 1.13)
+// or the residual that y started from.
+void expect_matches_references(const std::vector<float>& y, const Int8Reference& ref, Epilogue epilogue,
+                               const std::vector<float>& residual) {
+  for (size_t i = 0; i < y.size(); ++i) {
+    double quantized = ref.quantized[i], exact = ref.exact[i], magnitude = ref.magnitude[i];
+    double bound = ref.error_bound[i];
+    if (epilogue == Epilogue::kGeluErf) {
+      quantized = gelu_reference(quantized);
+      exact = gelu_reference(exact);
+      bound *= 1.13;
+    }
+    if (epilogue == Epilogue::kAccumulate) {
+      quantized += residual[i];
+      exact += residual[i];
+      magnitude += std::fabs(residual[i]);
+    }
+    ASSERT_NEAR(y[i], quantized, 1e-5 * magnitude + 1e-5) << "element " << i;
+    ASSERT_NEAR(y[i], exact, bound + 1e-5 * magnitude + 1e-5) << "element " << i;
+  }
+}
+
 class Int8LinearShapes : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
 
 TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
@@ -165,23 +187,7 @@ TEST_P(Int8LinearShapes, MatchesTheQuantizedAndTheExactGemmForEveryEpilogue) {
         std::vector<float> per_feature(per_feature_floats(Precision::kInt8, out));
         linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(),
                        MatmulBuffers{x_u8.data(), per_feature.data()});
-        const Int8Reference ref = reference(x, weight, bias, rows, in, out);
-        for (int64_t i = 0; i < rows * out; ++i) {
-          double quantized = ref.quantized[i], exact = ref.exact[i], magnitude = ref.magnitude[i];
-          double bound = ref.error_bound[i];
-          if (epilogue == Epilogue::kGeluErf) {
-            quantized = gelu_reference(quantized);
-            exact = gelu_reference(exact);
-            bound *= 1.13;
-          }
-          if (epilogue == Epilogue::kAccumulate) {
-            quantized += residual[i];
-            exact += residual[i];
-            magnitude += std::fabs(residual[i]);
-          }
-          ASSERT_NEAR(y[i], quantized, 1e-5 * magnitude + 1e-5) << "element " << i;
-          ASSERT_NEAR(y[i], exact, bound + 1e-5 * magnitude + 1e-5) << "element " << i;
-        }
+        expect_matches_references(y, reference(x, weight, bias, rows, in, out), epilogue, residual);
       }
     }
 }
@@ -235,17 +241,8 @@ TEST_P(Int8LinearShapes, PerRowScalesMatchTheQuantizedAndTheExactGemm) {
               epilogue == Epilogue::kAccumulate ? residual : std::vector<float>(rows * out);
           PerRowBuffers buffers(rows, in, out, with_tail);
           linear.forward(stream, x.data(), rows, y.data(), scratchpad.data(), buffers.get());
-          const Int8Reference ref = reference(x, weight, bias, rows, in, out, Int8Scales::kPerRow);
-          for (int64_t i = 0; i < rows * out; ++i) {
-            double quantized = ref.quantized[i], exact = ref.exact[i], magnitude = ref.magnitude[i];
-            if (epilogue == Epilogue::kAccumulate) {
-              quantized += residual[i];
-              exact += residual[i];
-              magnitude += std::fabs(residual[i]);
-            }
-            ASSERT_NEAR(y[i], quantized, 1e-5 * magnitude + 1e-5) << "element " << i;
-            ASSERT_NEAR(y[i], exact, ref.error_bound[i] + 1e-5 * magnitude + 1e-5) << "element " << i;
-          }
+          expect_matches_references(y, reference(x, weight, bias, rows, in, out, Int8Scales::kPerRow),
+                                    epilogue, residual);
         }
       }
 }
